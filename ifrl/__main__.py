@@ -1,0 +1,5 @@
+import sys
+
+from ifrl.cli import main
+
+sys.exit(main())
