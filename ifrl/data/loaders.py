@@ -6,8 +6,9 @@ evaluator share (the seed's format, kept as is)::
     {"key": ..., "prompt": str, "instruction_id_list": [str], "kwargs": [dict],
      "constraints": [str], "level": int, "parent": key | None}
 
-plus, when the input had them, ``"response"`` (a model answer to score) and
-``"messages"`` (the chat turns before the answer). Math rows use the ids ``light``
+plus, when the input had them, ``"response"`` (a model answer to score),
+``"messages"`` (the chat turns before the answer) and any other non-null fields unchanged
+(e.g. ``"task"``, the bare instruction a built row was composed from). Math rows use the ids ``light``
 (answer compared with the last ``\\boxed{}``) and ``light_choice`` (boxed letter) with the
 answer normalised into ``kwargs[0]["answer"]``.
 
@@ -66,6 +67,8 @@ SEED_SOFT_IDS = frozenset(
 )
 
 _PARQUET_EXT = (".parquet", ".pq")
+_KNOWN_FIELDS = frozenset({"prompt", "messages", "response", "instruction_id_list", "kwargs", "constraints", "key",
+                           "level", "parent", "answer"})
 _JSON_EXT = (".jsonl", ".json", ".ndjson")
 
 
@@ -279,6 +282,9 @@ def normalize_row(raw: Any, *, path: str = "<rows>", row: int = 0, kind: str = "
         raise where.err("parent", f"expected the key of the full row, got {type(parent).__name__}",
                         "use the parent's key (a string or integer) or leave it out")
     out["parent"] = parent
+    for name, value in raw.items():  # extra fields (e.g. 'task', 'source') travel with the row
+        if name not in out and name not in _KNOWN_FIELDS and value is not None:
+            out[name] = _clean_value(value)
     if response is not None:
         if not isinstance(response, str):
             raise where.err("response", f"expected a string, got {type(response).__name__}",
