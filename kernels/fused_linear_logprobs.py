@@ -1,0 +1,433 @@
+"""Fused ``log_softmax(hidden @ weight.T / T)[label]`` (and entropy) without [N, V] logits.
+
+The LM head of a 7B model turns 32k tokens into 19.9 GB of fp32 logits; RL only needs one
+log-prob (and maybe the entropy) per token. Every path here walks the vocabulary in tiles:
+
+* forward: an online log-sum-exp over vocab tiles keeps, per row, the running max ``m``, the
+  sum ``s = sum exp(z - m)``, the entropy numerator ``t = sum exp(z - m) * z`` and the label
+  logit; then ``lse = m + log s``, ``logp = z_label - lse``, ``entropy = lse - t / s``;
+* backward: the logits of one (rows x vocab) tile are recomputed, turned into
+  ``dL/dz = g * (onehot - p) - ge * p * (log p + H)`` in place, and multiplied into the
+  gradients of ``hidden`` and ``weight``; tiles are visited in a fixed order, so repeated
+  backward passes are bitwise equal (no atomics).
+
+Paths: ``fused_linear_logprobs_reference`` (materialises logits; the test oracle),
+the ``torch`` path (tiled PyTorch, the CPU runtime; memory bounded by ``chunk_bytes``) and the
+``triton`` path (a fused forward kernel that never writes logits; the backward recomputes each
+tile's logits and gradient in one Triton kernel and leaves the two GEMMs to cuBLAS).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from ._impl import HAS_TRITON, resolve_impl, tl, triton
+
+IGNORE_INDEX = -100
+
+# Bytes of one fp32 logits tile in the torch path. Two such buffers are live at once, so the
+# transient memory of the op is about 2 x chunk_bytes plus the fp32 gradient accumulators.
+DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+# Vocab tile width of the torch path; wide enough for efficient GEMMs, narrow enough that
+# several row blocks fit the byte budget.
+DEFAULT_VOCAB_TILE = 8192
+
+
+def _check_inputs(hidden_NH: torch.Tensor, weight_VH: torch.Tensor, labels_N: torch.Tensor, temperature: float):
+    if hidden_NH.dim() != 2 or weight_VH.dim() != 2:
+        raise ValueError(
+            f"fused_linear_logprobs: hidden must be [N, H] and weight [V, H]; got {tuple(hidden_NH.shape)} and "
+            f"{tuple(weight_VH.shape)}; flatten batch and time first (hidden.reshape(-1, H))"
+        )
+    if hidden_NH.shape[1] != weight_VH.shape[1]:
+        raise ValueError(
+            f"fused_linear_logprobs: hidden has H={hidden_NH.shape[1]} but weight has H={weight_VH.shape[1]}; "
+            "pass lm_head.weight of shape [vocab, hidden]"
+        )
+    if labels_N.shape != (hidden_NH.shape[0],):
+        raise ValueError(
+            f"fused_linear_logprobs: labels must have shape [N]={hidden_NH.shape[0]}, got {tuple(labels_N.shape)}; "
+            "flatten them like hidden"
+        )
+    if labels_N.dtype not in (torch.int64, torch.int32):
+        raise ValueError(f"fused_linear_logprobs: labels must be int64 or int32, got {labels_N.dtype}; use labels.long()")
+    if not (temperature > 0):
+        raise ValueError(f"fused_linear_logprobs: temperature must be > 0, got {temperature}; use 1.0 for none")
+
+
+def _acc_dtype(t: torch.Tensor) -> torch.dtype:
+    return torch.float64 if t.dtype == torch.float64 else torch.float32
+
+
+# ----------------------------------------------------------------------------- reference
+
+
+def fused_linear_logprobs_reference(
+    hidden_NH: torch.Tensor,
+    weight_VH: torch.Tensor,
+    labels_N: torch.Tensor,
+    temperature: float = 1.0,
+    return_entropy: bool = False,
+):
+    """Materialised-logits version: the obviously correct oracle (O(N*V) memory).
+
+    Returns float32 (float64 for float64 inputs); ignored rows (label -100) give 0.
+    """
+    _check_inputs(hidden_NH, weight_VH, labels_N, temperature)
+    acc = _acc_dtype(hidden_NH)
+    logits_NV = (hidden_NH.to(acc) @ weight_VH.to(acc).T) / temperature
+    logp_NV = torch.log_softmax(logits_NV, dim=-1)
+    valid_N = labels_N != IGNORE_INDEX
+    safe_N = torch.where(valid_N, labels_N, 0).long()
+    logp_N = logp_NV.gather(1, safe_N[:, None]).squeeze(1)
+    zero = torch.zeros((), dtype=acc, device=hidden_NH.device)
+    logp_N = torch.where(valid_N, logp_N, zero)
+    if not return_entropy:
+        return logp_N
+    entropy_N = -(logp_NV.exp() * logp_NV).sum(-1)
+    return logp_N, torch.where(valid_N, entropy_N, zero)
+
+
+# ----------------------------------------------------------------------------- torch path
+
+
+def _tiles(n: int, step: int):
+    return [(s, min(s + step, n)) for s in range(0, n, step)]
+
+
+def _tile_shape(N: int, V: int, chunk_bytes: int, vocab_tile: int | None) -> tuple[int, int]:
+    vt = max(1, min(V, vocab_tile or DEFAULT_VOCAB_TILE))
+    rows = max(1, min(max(N, 1), chunk_bytes // (4 * vt)))
+    return rows, vt
+
+
+def _torch_forward(hidden_NH, weight_VH, labels_N, inv_t, want_entropy, rows, vt):
+    N, V = hidden_NH.shape[0], weight_VH.shape[0]
+    acc = _acc_dtype(hidden_NH)
+    dev = hidden_NH.device
+    lse_N = torch.empty(N, dtype=acc, device=dev)
+    logp_N = torch.empty(N, dtype=acc, device=dev)
+    ent_N = torch.empty(N, dtype=acc, device=dev) if want_entropy else None
+    labels_N = labels_N.long()
+    z_buf = torch.empty(rows * vt, dtype=acc, device=dev)
+    e_buf = torch.empty(rows * vt, dtype=acc, device=dev)
+    # Views, converted per tile: an fp32 copy of a bf16 vocab would cost 2x the weight.
+    w_tiles = [(v0, v1, weight_VH[v0:v1]) for v0, v1 in _tiles(V, vt)]
+    for n0, n1 in _tiles(N, rows):
+        h = hidden_NH[n0:n1].to(acc)
+        lab = labels_N[n0:n1]
+        nr = n1 - n0
+        m = torch.full((nr,), float("-inf"), dtype=acc, device=dev)
+        s = torch.zeros(nr, dtype=acc, device=dev)
+        t = torch.zeros(nr, dtype=acc, device=dev) if want_entropy else None
+        zl = torch.zeros(nr, dtype=acc, device=dev)
+        for v0, v1, w in w_tiles:
+            w = w.to(acc)
+            z = z_buf[: nr * (v1 - v0)].view(nr, v1 - v0)
+            torch.mm(h, w.T, out=z)
+            if inv_t != 1.0:
+                z.mul_(inv_t)
+            m_new = torch.maximum(m, z.amax(dim=1))
+            scale = torch.exp(m - m_new)
+            e = e_buf[: nr * (v1 - v0)].view(nr, v1 - v0)
+            torch.sub(z, m_new[:, None], out=e)
+            e.exp_()
+            s = s * scale + e.sum(1)
+            if want_entropy:
+                t = t * scale + e.mul_(z).sum(1)
+            in_tile = (lab >= v0) & (lab < v1)
+            idx = torch.where(in_tile, lab - v0, 0)
+            zl += torch.where(in_tile, z.gather(1, idx[:, None]).squeeze(1), 0.0)
+            m = m_new
+        lse = m + torch.log(s)
+        valid = lab != IGNORE_INDEX
+        lse_N[n0:n1] = lse
+        logp_N[n0:n1] = torch.where(valid, zl - lse, 0.0)
+        if want_entropy:
+            ent_N[n0:n1] = torch.where(valid, lse - t / s, 0.0)
+    return logp_N, ent_N, lse_N
+
+
+def _torch_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv_t, rows, vt, need_h, need_w):
+    """Recompute logits tile by tile and accumulate dL/dhidden and dL/dweight in fixed order."""
+    N, V = hidden_NH.shape[0], weight_VH.shape[0]
+    acc = _acc_dtype(hidden_NH)
+    dev = hidden_NH.device
+    grad_h = torch.zeros(hidden_NH.shape, dtype=acc, device=dev) if need_h else None
+    grad_w = torch.zeros(weight_VH.shape, dtype=acc, device=dev) if need_w else None
+    labels_N = labels_N.long()
+    valid_N = labels_N != IGNORE_INDEX
+    # Ignored rows get zero upstream gradient: they contribute nothing to either input.
+    g_N = torch.where(valid_N, g_N.to(acc), 0.0) * inv_t
+    if ge_N is not None:
+        ge_N = torch.where(valid_N, ge_N.to(acc), 0.0) * inv_t
+    z_buf = torch.empty(rows * vt, dtype=acc, device=dev)
+    p_buf = torch.empty(rows * vt, dtype=acc, device=dev)
+    # Views, converted per tile: an fp32 copy of a bf16 vocab would cost 2x the weight.
+    w_tiles = [(v0, v1, weight_VH[v0:v1]) for v0, v1 in _tiles(V, vt)]
+    for n0, n1 in _tiles(N, rows):
+        h = hidden_NH[n0:n1].to(acc)
+        lab = labels_N[n0:n1]
+        nr = n1 - n0
+        lse = lse_N[n0:n1, None]
+        g = g_N[n0:n1, None]
+        for v0, v1, w in w_tiles:
+            w = w.to(acc)
+            z = z_buf[: nr * (v1 - v0)].view(nr, v1 - v0)
+            torch.mm(h, w.T, out=z)
+            if inv_t != 1.0:
+                z.mul_(inv_t)
+            z.sub_(lse)  # z now holds log p
+            if ge_N is None:
+                grad_z = z.exp_().mul_(-g)  # -g * p
+            else:
+                p = torch.exp(z, out=p_buf[: nr * (v1 - v0)].view(nr, v1 - v0))
+                # -p * (g + ge * (log p + H))
+                grad_z = z.add_(ent_N[n0:n1, None]).mul_(ge_N[n0:n1, None]).add_(g).mul_(p).neg_()
+            in_tile = (lab >= v0) & (lab < v1)
+            rows_in = in_tile.nonzero().squeeze(1)
+            if rows_in.numel():
+                grad_z[rows_in, lab[rows_in] - v0] += g[rows_in, 0]
+            if need_h:
+                grad_h[n0:n1].addmm_(grad_z, w)
+            if need_w:
+                grad_w[v0:v1].addmm_(grad_z.T, h)
+    return grad_h, grad_w
+
+
+# ----------------------------------------------------------------------------- triton path
+
+if HAS_TRITON:
+
+    @triton.jit
+    def _flp_fwd_kernel(
+        h_ptr, w_ptr, lab_ptr, logp_ptr, lse_ptr, ent_ptr,
+        N, V, H, stride_hn, stride_wv, inv_t,
+        IGNORE: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_K: tl.constexpr,
+        WANT_ENT: tl.constexpr, PRECISION: tl.constexpr,
+    ):
+        pid = tl.program_id(0)
+        offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
+        row_ok = offs_n < N
+        lab = tl.load(lab_ptr + offs_n, mask=row_ok, other=IGNORE).to(tl.int64)
+        m = tl.full((BLOCK_N,), float("-inf"), tl.float32)
+        s = tl.zeros((BLOCK_N,), tl.float32)
+        t = tl.zeros((BLOCK_N,), tl.float32)
+        zl = tl.zeros((BLOCK_N,), tl.float32)
+        offs_k0 = tl.arange(0, BLOCK_K)
+        for v0 in range(0, V, BLOCK_V):
+            offs_v = v0 + tl.arange(0, BLOCK_V)
+            col_ok = offs_v < V
+            acc = tl.zeros((BLOCK_N, BLOCK_V), tl.float32)
+            for k0 in range(0, H, BLOCK_K):
+                offs_k = k0 + offs_k0
+                k_ok = offs_k < H
+                a = tl.load(h_ptr + offs_n[:, None].to(tl.int64) * stride_hn + offs_k[None, :],
+                            mask=row_ok[:, None] & k_ok[None, :], other=0.0)
+                b = tl.load(w_ptr + offs_v[:, None].to(tl.int64) * stride_wv + offs_k[None, :],
+                            mask=col_ok[:, None] & k_ok[None, :], other=0.0)
+                acc = tl.dot(a, tl.trans(b), acc, input_precision=PRECISION)
+            z = tl.where(col_ok[None, :], acc * inv_t, float("-inf"))
+            m_new = tl.maximum(m, tl.max(z, axis=1))
+            scale = tl.exp(m - m_new)
+            e = tl.exp(z - m_new[:, None])
+            s = s * scale + tl.sum(e, axis=1)
+            if WANT_ENT:
+                t = t * scale + tl.sum(tl.where(col_ok[None, :], e * z, 0.0), axis=1)
+            zl += tl.sum(tl.where(offs_v[None, :] == lab[:, None], z, 0.0), axis=1)
+            m = m_new
+        lse = m + tl.log(s)
+        valid = lab != IGNORE
+        tl.store(lse_ptr + offs_n, lse, mask=row_ok)
+        tl.store(logp_ptr + offs_n, tl.where(valid, zl - lse, 0.0), mask=row_ok)
+        if WANT_ENT:
+            tl.store(ent_ptr + offs_n, tl.where(valid, lse - t / s, 0.0), mask=row_ok)
+
+    @triton.jit
+    def _flp_grad_logits_kernel(
+        h_ptr, w_ptr, lab_ptr, lse_ptr, ent_ptr, g_ptr, ge_ptr, out_ptr,
+        N, V, H, v_off, stride_hn, stride_wv, stride_on, inv_t,
+        IGNORE: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_K: tl.constexpr,
+        HAS_GE: tl.constexpr, PRECISION: tl.constexpr,
+    ):
+        # One (rows x vocab) tile of dL/dlogits, recomputed from hidden and weight and written
+        # to out (a chunk buffer, not [N, V]); cuBLAS then applies it to both inputs.
+        pid_n = tl.program_id(0)
+        pid_v = tl.program_id(1)
+        offs_n = pid_n * BLOCK_N + tl.arange(0, BLOCK_N)
+        offs_v = pid_v * BLOCK_V + tl.arange(0, BLOCK_V)
+        row_ok = offs_n < N
+        col_ok = offs_v < V
+        offs_k0 = tl.arange(0, BLOCK_K)
+        acc = tl.zeros((BLOCK_N, BLOCK_V), tl.float32)
+        for k0 in range(0, H, BLOCK_K):
+            offs_k = k0 + offs_k0
+            k_ok = offs_k < H
+            a = tl.load(h_ptr + offs_n[:, None].to(tl.int64) * stride_hn + offs_k[None, :],
+                        mask=row_ok[:, None] & k_ok[None, :], other=0.0)
+            b = tl.load(w_ptr + offs_v[:, None].to(tl.int64) * stride_wv + offs_k[None, :],
+                        mask=col_ok[:, None] & k_ok[None, :], other=0.0)
+            acc = tl.dot(a, tl.trans(b), acc, input_precision=PRECISION)
+        lab = tl.load(lab_ptr + offs_n, mask=row_ok, other=IGNORE).to(tl.int64)
+        valid = row_ok & (lab != IGNORE)
+        lse = tl.load(lse_ptr + offs_n, mask=row_ok, other=0.0)
+        g = tl.where(valid, tl.load(g_ptr + offs_n, mask=row_ok, other=0.0), 0.0) * inv_t
+        logp = acc * inv_t - lse[:, None]
+        p = tl.exp(logp)
+        coef = g[:, None] + tl.zeros((BLOCK_N, BLOCK_V), tl.float32)
+        if HAS_GE:
+            ge = tl.where(valid, tl.load(ge_ptr + offs_n, mask=row_ok, other=0.0), 0.0) * inv_t
+            ent = tl.load(ent_ptr + offs_n, mask=row_ok, other=0.0)
+            coef += ge[:, None] * (logp + ent[:, None])
+        grad = tl.where(offs_v[None, :] + v_off == lab[:, None], g[:, None], 0.0) - p * coef
+        out = out_ptr + offs_n[:, None].to(tl.int64) * stride_on + offs_v[None, :]
+        tl.store(out, grad.to(out_ptr.dtype.element_ty), mask=row_ok[:, None] & col_ok[None, :])
+
+
+def _triton_blocks(H: int):
+    # Small tiles keep the interpreter fast and the register pressure low; tl.dot needs >= 16.
+    return 32, 64, 32 if H <= 32 else 64
+
+
+def _precision(dtype: torch.dtype) -> str:
+    # tf32 would cost fp32 inputs ~3 decimal digits in the logits; keep fp32 exact.
+    return "ieee" if dtype == torch.float32 else "tf32"
+
+
+def _triton_forward(hidden_NH, weight_VH, labels_N, inv_t, want_entropy):
+    N, H = hidden_NH.shape
+    V = weight_VH.shape[0]
+    dev = hidden_NH.device
+    logp_N = torch.empty(N, dtype=torch.float32, device=dev)
+    lse_N = torch.empty(N, dtype=torch.float32, device=dev)
+    ent_N = torch.empty(N, dtype=torch.float32, device=dev) if want_entropy else lse_N
+    if N == 0:
+        return logp_N, (ent_N if want_entropy else None), lse_N
+    BN, BV, BK = _triton_blocks(H)
+    _flp_fwd_kernel[(triton.cdiv(N, BN),)](
+        hidden_NH, weight_VH, labels_N, logp_N, lse_N, ent_N,
+        N, V, H, hidden_NH.stride(0), weight_VH.stride(0), inv_t,
+        IGNORE=IGNORE_INDEX, BLOCK_N=BN, BLOCK_V=BV, BLOCK_K=BK, WANT_ENT=want_entropy,
+        PRECISION=_precision(hidden_NH.dtype),
+    )
+    return logp_N, (ent_N if want_entropy else None), lse_N
+
+
+def _triton_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv_t, rows, vt, need_h, need_w):
+    N, H = hidden_NH.shape
+    V = weight_VH.shape[0]
+    dev = hidden_NH.device
+    grad_h = torch.zeros(hidden_NH.shape, dtype=torch.float32, device=dev) if need_h else None
+    grad_w = torch.zeros(weight_VH.shape, dtype=torch.float32, device=dev) if need_w else None
+    if N == 0:
+        return grad_h, grad_w
+    # dL/dlogits in the input dtype: bf16 GEMMs are what cuBLAS runs fastest, and the fp32
+    # accumulators above keep the sum over vocab tiles exact to fp32.
+    buf = torch.empty(rows * vt, dtype=hidden_NH.dtype, device=dev)
+    g_N = g_N.float().contiguous()
+    ge_c = ge_N.float().contiguous() if ge_N is not None else g_N
+    ent_c = ent_N if ent_N is not None else lse_N
+    BN, BV, BK = _triton_blocks(H)
+    for n0, n1 in _tiles(N, rows):
+        h = hidden_NH[n0:n1]
+        nr = n1 - n0
+        for v0, v1 in _tiles(V, vt):
+            w = weight_VH[v0:v1]
+            grad_z = buf[: nr * (v1 - v0)].view(nr, v1 - v0)
+            _flp_grad_logits_kernel[(triton.cdiv(nr, BN), triton.cdiv(v1 - v0, BV))](
+                h, w, labels_N[n0:n1], lse_N[n0:n1], ent_c[n0:n1], g_N[n0:n1], ge_c[n0:n1], grad_z,
+                nr, v1 - v0, H, v0, h.stride(0), w.stride(0), grad_z.stride(0), inv_t,
+                IGNORE=IGNORE_INDEX, BLOCK_N=BN, BLOCK_V=BV, BLOCK_K=BK, HAS_GE=ge_N is not None,
+                PRECISION=_precision(hidden_NH.dtype),
+            )
+            if need_h:
+                grad_h[n0:n1] += grad_z @ w
+            if need_w:
+                grad_w[v0:v1] += grad_z.T @ h
+    return grad_h, grad_w
+
+
+# ----------------------------------------------------------------------------- autograd
+
+
+class _FusedLinearLogprobs(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, hidden_NH, weight_VH, labels_N, temperature, return_entropy, impl, chunk_bytes, vocab_tile):
+        N, V = hidden_NH.shape[0], weight_VH.shape[0]
+        inv_t = 1.0 / float(temperature)
+        rows, vt = _tile_shape(N, V, chunk_bytes, vocab_tile)
+        if impl == "triton":
+            hidden_NH = hidden_NH.contiguous()
+            weight_VH = weight_VH.contiguous()
+            labels_N = labels_N.contiguous()
+            logp_N, ent_N, lse_N = _triton_forward(hidden_NH, weight_VH, labels_N, inv_t, return_entropy)
+        else:
+            logp_N, ent_N, lse_N = _torch_forward(hidden_NH, weight_VH, labels_N, inv_t, return_entropy, rows, vt)
+        ctx.save_for_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N if return_entropy else None)
+        ctx.cfg = (inv_t, impl, rows, vt)
+        ctx.set_materialize_grads(False)
+        if return_entropy:
+            return logp_N, ent_N
+        return logp_N
+
+    @staticmethod
+    def backward(ctx, *grads):
+        hidden_NH, weight_VH, labels_N, lse_N, ent_N = ctx.saved_tensors
+        inv_t, impl, rows, vt = ctx.cfg
+        g_N = grads[0]
+        ge_N = grads[1] if len(grads) > 1 else None
+        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+        if (g_N is None and ge_N is None) or not (need_h or need_w):
+            return (None,) * 8
+        if g_N is None:
+            g_N = torch.zeros_like(lse_N)
+        fn = _triton_backward if impl == "triton" else _torch_backward
+        grad_h, grad_w = fn(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv_t, rows, vt, need_h, need_w)
+        grad_h = grad_h.to(hidden_NH.dtype) if grad_h is not None else None
+        grad_w = grad_w.to(weight_VH.dtype) if grad_w is not None else None
+        return grad_h, grad_w, None, None, None, None, None, None
+
+
+def fused_linear_logprobs(
+    hidden_NH: torch.Tensor,
+    weight_VH: torch.Tensor,
+    labels_N: torch.Tensor,
+    temperature: float = 1.0,
+    return_entropy: bool = False,
+    impl: str | None = None,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    vocab_tile: int | None = None,
+):
+    """Per-token ``log_softmax(hidden @ weight.T / temperature)[label]`` without [N, V] logits.
+
+    Args:
+        hidden_NH: [N, H] final hidden states (fp32, bf16 or fp16; accumulation is fp32).
+        weight_VH: [V, H] LM-head weight (``model.lm_head.weight``).
+        labels_N: [N] token ids; ``-100`` rows give 0 and receive no gradient.
+        temperature: logits are divided by it (the sampling temperature).
+        return_entropy: also return the entropy of the full distribution per row.
+        impl: ``None`` (Triton on CUDA, tiled PyTorch elsewhere), ``"reference"``,
+            ``"torch"`` or ``"triton"``.
+        chunk_bytes / vocab_tile: size of one fp32 logits tile (torch path and Triton backward);
+            transient memory is about ``2 * chunk_bytes``.
+
+    Returns:
+        float32 ``logprobs[N]`` (float64 for float64 inputs), or ``(logprobs[N], entropy[N])``.
+        Differentiable w.r.t. ``hidden_NH`` and ``weight_VH`` (through both outputs).
+    """
+    _check_inputs(hidden_NH, weight_VH, labels_N, temperature)
+    if weight_VH.device != hidden_NH.device or labels_N.device != hidden_NH.device:
+        raise ValueError(
+            f"fused_linear_logprobs: hidden on {hidden_NH.device}, weight on {weight_VH.device}, labels on "
+            f"{labels_N.device}; move them to one device"
+        )
+    if chunk_bytes < 4:
+        raise ValueError(f"fused_linear_logprobs: chunk_bytes={chunk_bytes} is too small; use >= 1 MiB")
+    which = resolve_impl(impl, hidden_NH.device, "fused_linear_logprobs")
+    if which == "reference":
+        return fused_linear_logprobs_reference(hidden_NH, weight_VH, labels_N, temperature, return_entropy)
+    if which == "triton" and hidden_NH.dtype == torch.float64:
+        raise ValueError("fused_linear_logprobs: the Triton path takes fp32/bf16/fp16, not float64; use impl='torch'")
+    return _FusedLinearLogprobs.apply(
+        hidden_NH, weight_VH, labels_N, float(temperature), bool(return_entropy), which, int(chunk_bytes), vocab_tile
+    )
