@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import torch
 
-from ._impl import HAS_TRITON, resolve_impl, tl, triton
+from ._impl import HAS_TRITON, resolve_impl, tl, triton, triton_interpreting
 
 IGNORE_INDEX = -100
 
@@ -204,7 +204,7 @@ if HAS_TRITON:
         h_ptr, w_ptr, lab_ptr, logp_ptr, lse_ptr, ent_ptr,
         N, V, H, stride_hn, stride_wv, inv_t,
         IGNORE: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_K: tl.constexpr,
-        WANT_ENT: tl.constexpr, PRECISION: tl.constexpr,
+        WANT_ENT: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
     ):
         pid = tl.program_id(0)
         offs_n = pid * BLOCK_N + tl.arange(0, BLOCK_N)
@@ -226,6 +226,9 @@ if HAS_TRITON:
                             mask=row_ok[:, None] & k_ok[None, :], other=0.0)
                 b = tl.load(w_ptr + offs_v[:, None].to(tl.int64) * stride_wv + offs_k[None, :],
                             mask=col_ok[:, None] & k_ok[None, :], other=0.0)
+                if UPCAST:
+                    a = a.to(tl.float32)
+                    b = b.to(tl.float32)
                 acc = tl.dot(a, tl.trans(b), acc, input_precision=PRECISION)
             z = tl.where(col_ok[None, :], acc * inv_t, float("-inf"))
             m_new = tl.maximum(m, tl.max(z, axis=1))
@@ -248,7 +251,7 @@ if HAS_TRITON:
         h_ptr, w_ptr, lab_ptr, lse_ptr, ent_ptr, g_ptr, ge_ptr, out_ptr,
         N, V, H, v_off, stride_hn, stride_wv, stride_on, inv_t,
         IGNORE: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_K: tl.constexpr,
-        HAS_GE: tl.constexpr, PRECISION: tl.constexpr,
+        HAS_GE: tl.constexpr, PRECISION: tl.constexpr, UPCAST: tl.constexpr,
     ):
         # One (rows x vocab) tile of dL/dlogits, recomputed from hidden and weight and written
         # to out (a chunk buffer, not [N, V]); cuBLAS then applies it to both inputs.
@@ -267,6 +270,9 @@ if HAS_TRITON:
                         mask=row_ok[:, None] & k_ok[None, :], other=0.0)
             b = tl.load(w_ptr + offs_v[:, None].to(tl.int64) * stride_wv + offs_k[None, :],
                         mask=col_ok[:, None] & k_ok[None, :], other=0.0)
+            if UPCAST:
+                a = a.to(tl.float32)
+                b = b.to(tl.float32)
             acc = tl.dot(a, tl.trans(b), acc, input_precision=PRECISION)
         lab = tl.load(lab_ptr + offs_n, mask=row_ok, other=IGNORE).to(tl.int64)
         valid = row_ok & (lab != IGNORE)
@@ -289,6 +295,12 @@ def _triton_blocks(H: int):
     return 32, 64, 32 if H <= 32 else 64
 
 
+def _upcast(dtype: torch.dtype) -> bool:
+    # The Triton 3.7 interpreter returns garbage for bf16 x bf16 tl.dot (fp16 is fine); upcasting
+    # the tiles there gives the same fp32 products. Compiled kernels keep bf16 tensor-core dots.
+    return dtype == torch.bfloat16 and triton_interpreting()
+
+
 def _precision(dtype: torch.dtype) -> str:
     # tf32 would cost fp32 inputs ~3 decimal digits in the logits; keep fp32 exact.
     return "ieee" if dtype == torch.float32 else "tf32"
@@ -308,7 +320,7 @@ def _triton_forward(hidden_NH, weight_VH, labels_N, inv_t, want_entropy):
         hidden_NH, weight_VH, labels_N, logp_N, lse_N, ent_N,
         N, V, H, hidden_NH.stride(0), weight_VH.stride(0), inv_t,
         IGNORE=IGNORE_INDEX, BLOCK_N=BN, BLOCK_V=BV, BLOCK_K=BK, WANT_ENT=want_entropy,
-        PRECISION=_precision(hidden_NH.dtype),
+        PRECISION=_precision(hidden_NH.dtype), UPCAST=_upcast(hidden_NH.dtype),
     )
     return logp_N, (ent_N if want_entropy else None), lse_N
 
@@ -338,7 +350,7 @@ def _triton_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, in
                 h, w, labels_N[n0:n1], lse_N[n0:n1], ent_c[n0:n1], g_N[n0:n1], ge_c[n0:n1], grad_z,
                 nr, v1 - v0, H, v0, h.stride(0), w.stride(0), grad_z.stride(0), inv_t,
                 IGNORE=IGNORE_INDEX, BLOCK_N=BN, BLOCK_V=BV, BLOCK_K=BK, HAS_GE=ge_N is not None,
-                PRECISION=_precision(hidden_NH.dtype),
+                PRECISION=_precision(hidden_NH.dtype), UPCAST=_upcast(hidden_NH.dtype),
             )
             if need_h:
                 grad_h[n0:n1] += grad_z @ w
