@@ -1,0 +1,1 @@
+"""One module per constraint family; each module registers its ids on import."""

@@ -1,0 +1,92 @@
+"""change_case:* — all-capital words, all upper / all lower English responses."""
+
+from ifrl.constraints.families._common import compare, relation_kwarg, relation_words
+from ifrl.constraints.registry import KwargSpec, constraint, fast
+
+
+@constraint(
+    "change_case:capital_word_frequency",
+    kwargs=(KwargSpec("capital_frequency", "int", lo=1, sample_lo=1, sample_hi=20), relation_kwarg("capital_relation")),
+    describe=lambda kw: f"In your response, words with all capital letters should appear "
+    f"{relation_words(kw['capital_relation'])} {kw['capital_frequency']} times.",
+    conflicts={"change_case:capital_word_frequency", "change_case:english_lowercase", "change_case:english_capital"},
+)
+def capital_word_frequency(text: str, kw: dict) -> bool:
+    """Number of ``word_tokenize`` tokens that are ``str.isupper()`` vs the relation."""
+    from ifrl.constraints.text.treebank import capital_count_ref
+
+    return compare(capital_count_ref(text), kw["capital_relation"], kw["capital_frequency"])
+
+
+@fast("change_case:capital_word_frequency")
+def _capital_batch(texts, kws):
+    from ifrl.constraints.text.punkt_fast import sentence_spans_batch
+    from ifrl.constraints.text.treebank import capital_count_fast
+
+    out = [False] * len(texts)
+    todo = []
+    for i, (t, kw) in enumerate(zip(texts, kws)):
+        if t.islower() or not any(c.isupper() for c in t):
+            out[i] = compare(0, kw["capital_relation"], kw["capital_frequency"])
+        else:
+            todo.append(i)
+    spans = sentence_spans_batch([texts[i] for i in todo])
+    for i, sp in zip(todo, spans):
+        out[i] = compare(capital_count_fast(texts[i], sp), kws[i]["capital_relation"], kws[i]["capital_frequency"])
+    return out
+
+
+def _is_english(texts):
+    from ifrl.constraints.text.langdetect import detect_batch
+
+    # langdetect failing (no letters at all) counts as a pass in the official checker.
+    return [lang is None or lang == "en" for lang in detect_batch(texts)]
+
+
+@constraint(
+    "change_case:english_capital",
+    describe=lambda kw: "Your entire response should be in English, and in all capital letters.",
+    conflicts={"change_case:english_capital"},
+)
+def english_capital(text: str, kw: dict) -> bool:
+    """``str.isupper()`` and langdetect says English."""
+    from ifrl.constraints.text.langdetect import detect_ref
+
+    if not text.isupper():
+        return False
+    lang = detect_ref(text)
+    return lang is None or lang == "en"
+
+
+@fast("change_case:english_capital")
+def _english_capital_batch(texts, kws):
+    idx = [i for i, t in enumerate(texts) if t.isupper()]
+    out = [False] * len(texts)
+    for i, ok in zip(idx, _is_english([texts[i] for i in idx])):
+        out[i] = ok
+    return out
+
+
+@constraint(
+    "change_case:english_lowercase",
+    describe=lambda kw: "Your entire response should be in English, and in all lowercase letters. "
+    "No capital letters are allowed.",
+    conflicts={"change_case:english_lowercase", "change_case:english_capital"},
+)
+def english_lowercase(text: str, kw: dict) -> bool:
+    """``str.islower()`` and langdetect says English."""
+    from ifrl.constraints.text.langdetect import detect_ref
+
+    if not text.islower():
+        return False
+    lang = detect_ref(text)
+    return lang is None or lang == "en"
+
+
+@fast("change_case:english_lowercase")
+def _english_lowercase_batch(texts, kws):
+    idx = [i for i, t in enumerate(texts) if t.islower()]
+    out = [False] * len(texts)
+    for i, ok in zip(idx, _is_english([texts[i] for i in idx])):
+        out[i] = ok
+    return out

@@ -1,0 +1,39 @@
+"""combination:* — two answers, or repeating the request first."""
+
+from ifrl.constraints.registry import KwargSpec, constraint
+
+
+@constraint(
+    "combination:two_responses",
+    describe=lambda kw: "Give two different responses. Separate them with six asterisk symbols: ******.",
+    conflicts={"*"},
+    conflicts_except={"keywords:forbidden_words", "keywords:existence", "language:response_language",
+                      "detectable_format:title", "punctuation:no_comma"},
+)
+def two_responses(text: str, kw: dict) -> bool:
+    """Exactly two non-blank parts around ``******`` that differ after stripping; blank
+    parts are allowed only at the very start or end."""
+    parts = text.split("******")
+    valid = []
+    for i, part in enumerate(parts):
+        if not part.strip():
+            if i != 0 and i != len(parts) - 1:
+                return False
+        else:
+            valid.append(part)
+    return len(valid) == 2 and valid[0].strip() != valid[1].strip()
+
+
+@constraint(
+    "combination:repeat_prompt",
+    kwargs=(KwargSpec("prompt_to_repeat", "str", doc="the request text to repeat verbatim"),),
+    prepare=lambda kw: {"prompt_to_repeat": kw["prompt_to_repeat"].strip().lower()},
+    describe=lambda kw: "First repeat the request word for word without change, then give your answer "
+    "(do not say anything before repeating the request; the request you need to repeat does not include "
+    "this sentence).",
+    conflicts={"*"},
+    conflicts_except={"keywords:existence", "detectable_format:title", "punctuation:no_comma"},
+)
+def repeat_prompt(text: str, kw: dict) -> bool:
+    """Response starts (case-insensitively, after stripping) with the request."""
+    return text.strip().lower().startswith(kw["prompt_to_repeat"])

@@ -1,0 +1,123 @@
+"""keywords:* — required, counted, forbidden words and letter counts.
+
+IFEval treats keywords as regular expressions searched case-insensitively. The fast
+paths use plain substring search on lower-cased text when that is provably the same:
+the keyword has no regex metacharacters and both strings are ASCII (Unicode case
+folding can only make a match between non-ASCII and ASCII letters, e.g. KELVIN SIGN
+and "k").
+"""
+
+import re
+
+from ifrl.constraints.families._common import WORDS, compare, relation_kwarg, relation_words
+from ifrl.constraints.registry import KwargSpec, constraint, fast
+
+
+def _literal_ascii(word: str) -> bool:
+    return word.isascii() and re.escape(word) == word
+
+
+@constraint(
+    "keywords:existence",
+    kwargs=(KwargSpec("keywords", "str_list", doc="words that must all appear"),),
+    describe=lambda kw: "Include keywords " + ", ".join(kw["keywords"]) + " in the response.",
+    sample=lambda rng: {"keywords": rng.sample(WORDS, 2)},
+    conflicts={"keywords:existence"},
+)
+def existence(text: str, kw: dict) -> bool:
+    """Every keyword matches (as a case-insensitive regex) somewhere."""
+    return all(re.search(k, text, flags=re.IGNORECASE) for k in kw["keywords"])
+
+
+@fast("keywords:existence")
+def _existence_batch(texts, kws):
+    out = []
+    for t, kw in zip(texts, kws):
+        if t.isascii() and all(_literal_ascii(k) for k in kw["keywords"]):
+            low = t.lower()
+            out.append(all(k.lower() in low for k in kw["keywords"]))
+        else:
+            out.append(existence(t, kw))
+    return out
+
+
+@constraint(
+    "keywords:frequency",
+    kwargs=(
+        KwargSpec("keyword", "str", doc="the word to count"),
+        KwargSpec("frequency", "int", lo=1, sample_lo=1, sample_hi=3),
+        relation_kwarg(),
+    ),
+    prepare=lambda kw: {**kw, "keyword": kw["keyword"].strip()},
+    describe=lambda kw: f"In your response, the word {kw['keyword'].strip()} should appear "
+    f"{relation_words(kw['relation'])} {kw['frequency']} times.",
+    sample=lambda rng: {"keyword": rng.choice(WORDS), "frequency": rng.randint(1, 3),
+                        "relation": rng.choice(("less than", "at least"))},
+    conflicts={"keywords:frequency"},
+)
+def frequency(text: str, kw: dict) -> bool:
+    """Count of non-overlapping case-insensitive regex matches vs the relation."""
+    return compare(len(re.findall(kw["keyword"], text, flags=re.IGNORECASE)), kw["relation"], kw["frequency"])
+
+
+@fast("keywords:frequency")
+def _frequency_batch(texts, kws):
+    out = []
+    for t, kw in zip(texts, kws):
+        k = kw["keyword"]
+        if t.isascii() and k and _literal_ascii(k):
+            out.append(compare(t.lower().count(k.lower()), kw["relation"], kw["frequency"]))
+        else:
+            out.append(frequency(t, kw))
+    return out
+
+
+@constraint(
+    "keywords:forbidden_words",
+    kwargs=(KwargSpec("forbidden_words", "str_list", doc="words that must not appear"),),
+    describe=lambda kw: "Do not include keywords " + ", ".join(kw["forbidden_words"]) + " in the response.",
+    sample=lambda rng: {"forbidden_words": rng.sample(WORDS, 2)},
+    conflicts={"keywords:forbidden_words"},
+)
+def forbidden_words(text: str, kw: dict) -> bool:
+    """No forbidden word matches as a whole word (``\\b`` boundaries, case-insensitive)."""
+    return not any(re.search(r"\b" + w + r"\b", text, flags=re.IGNORECASE) for w in kw["forbidden_words"])
+
+
+@fast("keywords:forbidden_words")
+def _forbidden_batch(texts, kws):
+    out = []
+    for t, kw in zip(texts, kws):
+        ws = kw["forbidden_words"]
+        if t.isascii() and all(_literal_ascii(w) for w in ws):
+            low = t.lower()
+            if not any(w.lower() in low for w in ws):  # no substring, so no whole-word match
+                out.append(True)
+                continue
+        out.append(forbidden_words(t, kw))
+    return out
+
+
+def _prep_letter(kw):
+    # IFEval draws a random letter when `letter` is not one ASCII letter; we count the
+    # given character literally instead, so verdicts are deterministic.
+    return {**kw, "letter": kw["letter"].strip().lower() if len(kw["letter"].strip()) == 1 else kw["letter"].lower()}
+
+
+@constraint(
+    "keywords:letter_frequency",
+    kwargs=(
+        KwargSpec("letter", "str", doc="one letter a-z"),
+        KwargSpec("let_frequency", "int", lo=1, sample_lo=1, sample_hi=10),
+        relation_kwarg("let_relation"),
+    ),
+    prepare=_prep_letter,
+    describe=lambda kw: f"In your response, the letter {kw['letter'].strip()} should appear "
+    f"{relation_words(kw['let_relation'])} {kw['let_frequency']} times.",
+    sample=lambda rng: {"letter": rng.choice("abcdefghijklmnopqrstuvwxyz"), "let_frequency": rng.randint(1, 10),
+                        "let_relation": rng.choice(("less than", "at least"))},
+    conflicts={"keywords:letter_frequency"},
+)
+def letter_frequency(text: str, kw: dict) -> bool:
+    """Occurrences of the letter in the lower-cased response vs the relation."""
+    return compare(text.lower().count(kw["letter"]), kw["let_relation"], kw["let_frequency"])

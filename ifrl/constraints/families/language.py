@@ -1,0 +1,43 @@
+"""language:* — the language the response is written in."""
+
+from ifrl.constraints.registry import KwargSpec, constraint, fast
+
+# ISO 639-1 codes (langdetect's labels) and English names, for phrasing and sampling.
+LANGUAGES = {
+    "en": "English", "es": "Spanish", "pt": "Portuguese", "ar": "Arabic", "hi": "Hindi", "fr": "French",
+    "ru": "Russian", "de": "German", "ja": "Japanese", "it": "Italian", "bn": "Bengali", "uk": "Ukrainian",
+    "th": "Thai", "ur": "Urdu", "ta": "Tamil", "te": "Telugu", "bg": "Bulgarian", "ko": "Korean",
+    "pl": "Polish", "he": "Hebrew", "fa": "Persian", "vi": "Vietnamese", "ne": "Nepali", "sw": "Swahili",
+    "kn": "Kannada", "mr": "Marathi", "gu": "Gujarati", "pa": "Punjabi", "ml": "Malayalam", "fi": "Finnish",
+    "nl": "Dutch", "sv": "Swedish", "tr": "Turkish", "el": "Greek", "cs": "Czech", "ro": "Romanian",
+    "hu": "Hungarian", "id": "Indonesian", "da": "Danish", "no": "Norwegian",
+}
+
+
+def _describe(kw):
+    name = LANGUAGES.get(kw["language"], kw["language"])
+    return f"Your ENTIRE response should be in {name} language, no other language is allowed."
+
+
+@constraint(
+    "language:response_language",
+    kwargs=(KwargSpec("language", "str", doc="ISO 639-1 code as langdetect reports it, e.g. 'de'"),),
+    describe=_describe,
+    sample=lambda rng: {"language": rng.choice(sorted(LANGUAGES))},
+    conflicts={"language:response_language", "detectable_format:multiple_sections", "keywords:existence",
+               "keywords:frequency", "keywords:forbidden_words", "startend:end_checker",
+               "change_case:english_capital", "change_case:english_lowercase"},
+)
+def response_language(text: str, kw: dict) -> bool:
+    """langdetect (seed 0) names the language; undetectable text passes, as in IFEval."""
+    from ifrl.constraints.text.langdetect import detect_ref
+
+    lang = detect_ref(text)
+    return lang is None or lang == kw["language"]
+
+
+@fast("language:response_language")
+def _language_batch(texts, kws):
+    from ifrl.constraints.text.langdetect import detect_batch
+
+    return [lang is None or lang == kw["language"] for lang, kw in zip(detect_batch(texts), kws)]

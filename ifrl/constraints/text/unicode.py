@@ -1,0 +1,94 @@
+"""Per-code-point class tables that mirror CPython's own string predicates.
+
+The numba kernels work on UTF-32 code points; to keep Python's semantics exactly
+(``re``'s ``\\w``/``\\s``/``\\d`` on str patterns, ``str.isupper``/``islower``) they look
+the class of each code point up in a table built from those very predicates. Building
+the table walks all 1,114,112 code points once (~0.5 s), so it is cached on disk keyed
+by the Unicode database version.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import unicodedata
+from functools import lru_cache
+
+import numpy as np
+
+WORD = 1  # re \w: str.isalnum() or "_"
+SPACE = 2  # re \s and str.isspace()
+UPPER = 4  # Py_UNICODE_ISUPPER
+LOWER = 8  # Py_UNICODE_ISLOWER
+TITLE = 16  # Py_UNICODE_ISTITLE (title-case letters such as U+01C5)
+DIGIT = 32  # re \d: str.isdecimal()
+ASCII_WS = 64  # string.whitespace (punkt's "last whitespace" search is ASCII-only)
+LOWER_MULTI = 128  # str.lower() of this code point is not a single code point
+
+N_CODEPOINTS = 0x110000
+
+
+def _cache_dir() -> str:
+    base = os.environ.get("IFRL_CACHE_DIR") or os.path.join(os.path.expanduser("~"), ".cache", "ifrl")
+    os.makedirs(base, exist_ok=True)
+    return base
+
+
+def _build() -> tuple[np.ndarray, np.ndarray]:
+    flags = np.zeros(N_CODEPOINTS, dtype=np.uint8)
+    lower = np.arange(N_CODEPOINTS, dtype=np.int32)
+    ascii_ws = set(" \t\n\r\x0b\x0c")
+    for cp in range(N_CODEPOINTS):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        c = chr(cp)
+        f = 0
+        if c.isalnum() or c == "_":
+            f |= WORD
+        if c.isspace():
+            f |= SPACE
+        if c.isupper():
+            f |= UPPER
+        elif c.islower():
+            f |= LOWER
+        elif c.istitle():
+            f |= TITLE
+        if c.isdecimal():
+            f |= DIGIT
+        if c in ascii_ws:
+            f |= ASCII_WS
+        lc = c.lower()
+        if len(lc) != 1:
+            f |= LOWER_MULTI
+        else:
+            lower[cp] = ord(lc)
+        flags[cp] = f
+    return flags, lower
+
+
+@lru_cache(maxsize=None)
+def tables() -> tuple[np.ndarray, np.ndarray]:
+    """Return ``(flags[uint8, 0x110000], simple_lower[int32, 0x110000])``."""
+    tag = f"unicode_tables_py{sys.version_info[0]}{sys.version_info[1]}_ucd{unicodedata.unidata_version}.npz"
+    path = os.path.join(_cache_dir(), tag)
+    if os.path.exists(path):
+        try:
+            with np.load(path) as z:
+                return z["flags"], z["lower"]
+        except Exception:  # a torn cache file is rebuilt, never trusted
+            pass
+    flags, lower = _build()
+    tmp = f"{path}.{os.getpid()}.tmp.npz"
+    np.savez(tmp, flags=flags, lower=lower)
+    os.replace(tmp, path)
+    return flags, lower
+
+
+def encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """Concatenate ``texts`` as UTF-32 code points; return ``(codepoints_C, offsets_N1)``."""
+    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
+    if texts:
+        np.cumsum([len(t) for t in texts], out=offsets[1:])
+    joined = "".join(texts)
+    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int32)
+    return cps, offsets
