@@ -338,12 +338,30 @@ SPECS: dict[str, HardSpec] = {s.id: s for s in _SPEC_LIST}
 DEFAULT_IDS: tuple[str, ...] = tuple(i for i in SPECS if i != "detectable_format:constrained_response")
 
 
+_REGISTRY_CONFLICTS: dict[str, set[str]] = {}
+
+
+def _registry_conflicts(instruction_id: str) -> set[str]:
+    """The verifier's own conflict table (IFEval's), cached; empty for ids it does not know."""
+    if instruction_id not in _REGISTRY_CONFLICTS:
+        try:
+            from ifrl.constraints import conflicts as registry_conflicts
+
+            _REGISTRY_CONFLICTS[instruction_id] = set(registry_conflicts(instruction_id))
+        except (ImportError, ValueError):
+            _REGISTRY_CONFLICTS[instruction_id] = set()
+    return _REGISTRY_CONFLICTS[instruction_id]
+
+
 def conflicts(a: str, b: str) -> bool:
-    """True when ids ``a`` and ``b`` must not share a row (either side may declare it)."""
+    """True when ids ``a`` and ``b`` must not share a row: the verifier registry's (IFEval's)
+    conflict table, plus the pairs this module declares (either side may declare them)."""
     if a == b:
         return True
     sa, sb = SPECS.get(a), SPECS.get(b)
-    return bool((sa and b in sa.conflicts) or (sb and a in sb.conflicts))
+    if (sa and b in sa.conflicts) or (sb and a in sb.conflicts):
+        return True
+    return b in _registry_conflicts(a) or a in _registry_conflicts(b)
 
 
 def sample_kwargs(instruction_id: str, rng: random.Random, task: str, response_words: int) -> dict:

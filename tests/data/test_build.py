@@ -105,6 +105,11 @@ def test_every_hard_constraint_is_checkable_by_the_verifier():
         hard_ids.append([i for i, _ in pairs])
         hard_kwargs.append([k for _, k in pairs])
     assert {i for ids in hard_ids for i in ids} == set(SPECS)
+    for r, ids, kws in zip(rows, hard_ids, hard_kwargs):
+        for j, (iid, kw) in enumerate(zip(ids, kws)):
+            constraints.validate_kwargs(iid, kw, where=f"{r['key']}[{j}]")
+            for other in ids[j + 1:]:
+                assert other not in constraints.conflicts(iid), (r["key"], iid, other)
     responses = ["A short answer, with a comma.", "", "*** all lowercase words here ***"]
     for mode in ("strict", "loose"):
         for resp in responses:
