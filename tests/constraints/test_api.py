@@ -1,0 +1,125 @@
+"""Registry API, routing, validation errors, CLI and summaries."""
+
+import json
+import random
+import subprocess
+import sys
+
+import pytest
+
+from ifrl import constraints as C
+from ifrl.constraints.report import summarize
+
+
+def test_known_ids_cover_ifeval_and_light():
+    ids = C.known_ids()
+    assert len(C.ifeval_ids()) == 25
+    assert {"light", "light_choice"} <= set(ids) and len(ids) == 27
+
+
+@pytest.mark.parametrize("iid,soft", [
+    ("soft", True), ("soft_content:tone", True), ("situation:job_interview", True), ("style:open_ended", True),
+    ("punctuation:no_comma", False), ("light", False), ("style:formal", False),
+])
+def test_is_soft(iid, soft):
+    assert C.is_soft(iid) is soft
+
+
+def test_route_and_soft_ids_rejected_by_verify():
+    assert C.route("soft_content:x") == "soft" and C.route("light") == "rule"
+    with pytest.raises(ValueError, match="soft constraint.*reward model"):
+        C.verify_batch(["x"], [["soft"]], [[{}]])
+
+
+def test_unknown_id_names_row_and_close_ids():
+    with pytest.raises(ValueError, match=r"row 1.*'keywords:existance'.*keywords:existence"):
+        C.verify_batch(["a", "b"], [["punctuation:no_comma"], ["keywords:existance"]], [[{}], [{"keywords": ["a"]}]])
+
+
+@pytest.mark.parametrize("iid,kw,msg", [
+    ("length_constraints:number_words", {"relation": "at least"}, "needs kwarg 'num_words'"),
+    ("length_constraints:number_words", {"num_words": "ten", "relation": "at least"}, "num_words='ten'.*integer"),
+    ("length_constraints:number_words", {"num_words": 5, "relation": "more than"}, "one of"),
+    ("keywords:existence", {"keywords": "apple"}, "list of strings"),
+    ("punctuation:no_comma", {"oops": 1}, "does not take kwarg"),
+    ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "a"},
+     "nth_paragraph=3"),
+    ("light_choice", {"answer": "42"}, "choice letter"),
+])
+def test_validate_kwargs_errors(iid, kw, msg):
+    with pytest.raises(ValueError, match=msg):
+        C.validate_kwargs(iid, kw, where="data.jsonl:7")
+
+
+def test_validate_names_where():
+    with pytest.raises(ValueError, match="data.jsonl:7"):
+        C.validate_kwargs("length_constraints:number_words", {}, where="data.jsonl:7")
+
+
+def test_none_kwargs_dropped_like_ifeval():
+    assert C.validate_kwargs("punctuation:no_comma", {"num_words": None, "keywords": None}) == {}
+
+
+def test_conflicts_symmetric_and_reflexive():
+    for a in C.ifeval_ids():
+        ca = C.conflicts(a)
+        assert a in ca
+        for b in ca:
+            assert a in C.conflicts(b)
+    assert "punctuation:no_comma" in C.conflicts("detectable_format:constrained_response")
+    assert "keywords:existence" not in C.conflicts("detectable_format:json_format")
+
+
+def test_describe_and_sample_every_id():
+    rng = random.Random(0)
+    for iid in C.known_ids():
+        if iid in ("combination:repeat_prompt", "light", "light_choice"):
+            kw = {"combination:repeat_prompt": {"prompt_to_repeat": "Say hi."}, "light": {"answer": "3"},
+                  "light_choice": {"answer": "B"}}[iid]
+        else:
+            kw = C.sample_kwargs(iid, rng)
+        C.validate_kwargs(iid, kw)
+        text = C.describe(iid, kw)
+        assert isinstance(text, str) and len(text) > 10
+
+
+def test_summarize():
+    s = summarize([[True, False], [True]], [["a", "b"], ["a"]])
+    assert s.prompt_level == 0.5 and s.instruction_level == pytest.approx(2 / 3)
+    assert s.per_id["a"] == {"n": 2, "pass": 2, "rate": 1.0}
+    s2 = summarize([{"follow_instruction_list": [True], "instruction_id_list": ["a"]}])
+    assert s2.prompt_level == 1.0
+
+
+def test_cli_verify_and_errors(tmp_path):
+    rows = [{"prompt": "p1", "response": "no commas here", "instruction_id_list": ["punctuation:no_comma"],
+             "kwargs": [{}]},
+            {"prompt": "p2", "response": "a, b", "instruction_id_list": ["punctuation:no_comma"], "kwargs": [{}]}]
+    inp = tmp_path / "in.jsonl"
+    inp.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.jsonl"
+    p = subprocess.run([sys.executable, "-m", "ifrl", "verify", "--input", str(inp), "--output", str(out)],
+                       capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "prompt-level accuracy:      0.5000" in p.stdout and "punctuation:no_comma" in p.stdout
+    got = [json.loads(x) for x in out.read_text().splitlines()]
+    assert [g["follow_all_instructions"] for g in got] == [True, False]
+    assert got[1]["follow_instruction_list"] == [False]
+    bad = tmp_path / "bad.jsonl"
+    bad.write_text(json.dumps(rows[0]) + "\n{not json\n")
+    p = subprocess.run([sys.executable, "-m", "ifrl", "verify", "--input", str(bad), "--output", str(out)],
+                       capture_output=True, text=True)
+    assert p.returncode == 2 and "bad.jsonl:2: malformed JSON" in p.stderr
+
+
+def test_cli_responses_file(tmp_path):
+    inp = tmp_path / "input.jsonl"
+    inp.write_text(json.dumps({"key": 1, "prompt": "p", "instruction_id_list": ["startend:quotation"],
+                               "kwargs": [{}]}) + "\n")
+    resp = tmp_path / "resp.jsonl"
+    resp.write_text(json.dumps({"prompt": "p", "response": '"quoted"'}) + "\n")
+    out = tmp_path / "o.jsonl"
+    p = subprocess.run([sys.executable, "-m", "ifrl", "verify", "--input", str(inp), "--responses", str(resp),
+                        "--output", str(out), "--mode", "loose"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert json.loads(out.read_text())["follow_all_instructions"] is True
