@@ -1,0 +1,1 @@
+"""Evaluation: verify responses on IFEval / IFBench / any rows, report and compare runs."""

@@ -1,0 +1,92 @@
+"""Generate evaluation responses with a rollout engine (greedy by default)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+__all__ = ["chat_messages", "generate_responses", "strip_reasoning"]
+
+
+def chat_messages(row: dict, system_prompt: str | None = None) -> list[dict]:
+    """The chat turns for a row: its own ``messages`` if it has them, else one user turn."""
+    turns = [dict(m) for m in row.get("messages") or [{"role": "user", "content": row["prompt"]}]]
+    if system_prompt and not any(t["role"] == "system" for t in turns):
+        turns.insert(0, {"role": "system", "content": system_prompt})
+    return turns
+
+
+def strip_reasoning(text: str, marker: str | None) -> str:
+    """Text after the last ``marker`` (e.g. ``</think>``); without the marker, ``""`` (no answer)."""
+    if not marker:
+        return text
+    idx = text.rfind(marker)
+    return text[idx + len(marker):].lstrip("\n") if idx >= 0 else ""
+
+
+def generate_responses(engine, rows: list[dict], *, temperature: float = 0.0, top_p: float = 1.0,
+                       max_new_tokens: int = 512, seed: int = 0, system_prompt: str | None = None,
+                       batch_size: int = 16, progress: bool = True) -> tuple[list[str], list[int]]:
+    """One response per row; returns (texts, response token counts).
+
+    ``engine`` follows ``ifrl.rollout.RolloutEngine``; temperature 0 asks it for greedy decoding.
+    Rows go in chunks of ``batch_size`` so progress shows and memory stays bounded.
+    """
+    from ifrl.rollout import SamplingParams
+
+    texts: list[str] = []
+    lengths: list[int] = []
+    t0 = time.perf_counter()
+    for start in range(0, len(rows), batch_size):
+        chunk = rows[start:start + batch_size]
+        sampling = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
+                                  seed=seed + start)
+        prompts = [chat_messages(r, system_prompt) for r in chunk]
+        try:
+            completions = engine.generate(prompts, 1, sampling)
+        except ValueError as e:
+            # An engine that only samples rejects temperature 0; decode greedily with its own model.
+            if temperature > 0 or "temperature" not in str(e) or not hasattr(engine, "model"):
+                raise
+            completions = _greedy(engine, prompts, max_new_tokens)
+        completions = sorted(completions, key=lambda c: c.prompt_index)
+        texts.extend(c.text for c in completions)
+        lengths.extend(len(c.response_ids) for c in completions)
+        if progress:
+            done = len(texts)
+            rate = done / max(time.perf_counter() - t0, 1e-9)
+            print(f"  generated {done}/{len(rows)} ({rate:.2f} prompts/s)", file=sys.stderr, flush=True)
+    return texts, lengths
+
+
+def _greedy(engine, prompts: list[list[dict]], max_new_tokens: int):
+    """Greedy decoding with the engine's model and tokenizer (same template and padding rules)."""
+    import torch
+    from transformers import GenerationConfig
+
+    from ifrl.rollout.base import Completion, encode_prompts
+
+    tok = engine.tokenizer
+    eos = list(getattr(engine, "eos_ids", None) or [tok.eos_token_id])
+    pad = getattr(engine, "pad_id", None)
+    pad = pad if pad is not None else eos[0]
+    ids_list = encode_prompts(tok, prompts, getattr(engine, "max_prompt_tokens", 1024))
+    width = max(len(ids) for ids in ids_list)
+    input_ids = torch.full((len(ids_list), width), pad, dtype=torch.long)
+    attn = torch.zeros((len(ids_list), width), dtype=torch.long)
+    for r, ids in enumerate(ids_list):
+        input_ids[r, width - len(ids):] = torch.tensor(ids)
+        attn[r, width - len(ids):] = 1
+    device = next(engine.model.parameters()).device
+    cfg = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad,
+                           use_cache=True)
+    with torch.no_grad():
+        seqs = engine.model.generate(input_ids=input_ids.to(device), attention_mask=attn.to(device),
+                                     generation_config=cfg)
+    out = []
+    for i, (ids, toks) in enumerate(zip(ids_list, seqs[:, width:].tolist())):
+        cut = next((k + 1 for k, t in enumerate(toks) if t in eos), None)
+        resp = toks[:cut] if cut is not None else toks
+        out.append(Completion(i, list(ids), resp, tok.decode(resp, skip_special_tokens=True),
+                              "eos" if cut is not None else "length"))
+    return out
