@@ -1,0 +1,98 @@
+"""Process-group and device-mesh setup for the trainer (torchrun or a plain single process).
+
+Under torchrun the usual env vars (RANK, WORLD_SIZE, LOCAL_RANK, MASTER_ADDR/PORT) are used.
+A plain ``python`` process gets a world of one through a private FileStore, so the single-process
+path runs exactly the same FSDP2 + collective code as a multi-rank run. Backend: nccl when CUDA
+is available, gloo otherwise. Every collective carries ``timeout_s``: a hung rank becomes an
+error, not a silent stall.
+"""
+
+from __future__ import annotations
+
+import datetime
+import os
+import tempfile
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+
+
+@dataclass
+class DistInfo:
+    rank: int
+    world_size: int
+    local_rank: int
+    device: torch.device
+    mesh: object  # torch.distributed.device_mesh.DeviceMesh
+    owns_group: bool
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init_distributed(timeout_s: float = 600.0, hsdp_replicas: int = 1) -> DistInfo:
+    """Initialise (or reuse) the default process group and build the FSDP device mesh."""
+    from torch.distributed.device_mesh import init_device_mesh
+
+    use_cuda = torch.cuda.is_available()
+    backend = "nccl" if use_cuda else "gloo"
+    timeout = datetime.timedelta(seconds=timeout_s)
+    owns = False
+    if not dist.is_initialized():
+        owns = True
+        if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
+            dist.init_process_group(backend=backend, timeout=timeout)
+        else:
+            # Single process without torchrun: a private file store avoids picking a TCP port.
+            fd, path = tempfile.mkstemp(prefix="ifrl_store_")
+            os.close(fd)
+            os.unlink(path)
+            store = dist.FileStore(path, 1)
+            dist.init_process_group(backend=backend, store=store, rank=0, world_size=1, timeout=timeout)
+    rank, world = dist.get_rank(), dist.get_world_size()
+    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
+    if use_cuda:
+        torch.cuda.set_device(local_rank)
+        device = torch.device("cuda", local_rank)
+    else:
+        device = torch.device("cpu")
+    if hsdp_replicas > 1:
+        if world % hsdp_replicas:
+            raise ValueError(f"parallel.hsdp_replicas={hsdp_replicas} must divide the world size {world}.")
+        mesh = init_device_mesh(device.type, (hsdp_replicas, world // hsdp_replicas), mesh_dim_names=("replicate", "shard"))
+    else:
+        mesh = init_device_mesh(device.type, (world,), mesh_dim_names=("shard",))
+    return DistInfo(rank, world, local_rank, device, mesh, owns)
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum across ranks in place (gloo needs CPU tensors, nccl device tensors)."""
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+    return t
+
+
+def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.all_reduce(t, op=dist.ReduceOp.MAX)
+    return t
+
+
+def broadcast_object(obj, src: int = 0):
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=src)
+    return box[0]
+
+
+def barrier() -> None:
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        dist.barrier()
+
+
+def shutdown(info: DistInfo | None) -> None:
+    if info is not None and info.owns_group and dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,0 +1,1 @@
+"""Rewards: rule verifiers, math answer matching, (later) the soft-constraint reward model."""
