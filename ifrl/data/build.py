@@ -46,6 +46,9 @@ class BuildConfig:
     """Hard ids every instruction contains (e.g. a length requirement against degenerate answers)."""
     require_position: str = "last"
     """Where required ids go: 'first' (present from level 1 on) or 'last' (only in the top level)."""
+    fixed_kwargs: dict[str, dict] = field(default_factory=dict)
+    """Per-id kwargs that replace the sampled ones, e.g. {"length_constraints:number_words":
+    {"relation": "at least"}} (the rest is still sampled)."""
     soft_prob: float = 0.0
     """Probability that a drawn constraint is soft (free text scored by the reward model)."""
     soft_pool: str | None = None
@@ -79,7 +82,7 @@ class BuildConfig:
             raise ValueError(f"order={self.order!r}; fix: 'mixed', 'staged' or 'none'")
         if self.require_position not in ("first", "last"):
             raise ValueError(f"require_position={self.require_position!r}; fix: 'first' or 'last'")
-        for name in ("ids", "exclude_ids", "require_ids"):
+        for name in ("ids", "exclude_ids", "require_ids", "fixed_kwargs"):
             for iid in getattr(self, name) or []:
                 if iid not in SPECS:
                     close = difflib.get_close_matches(iid, list(SPECS), n=3)
@@ -170,10 +173,21 @@ def _draw_constraints(cfg: BuildConfig, rng: random.Random, task: str, allowed: 
             texts.append(soft_texts[pos - offset])
             continue
         kw = sample_kwargs(iid, rng, task, cfg.response_words)
+        if iid in cfg.fixed_kwargs:
+            kw = _apply_fixed(kw, cfg.fixed_kwargs[iid], iid, rng, cfg.response_words)
         ids.append(iid)
         kwargs.append(kw)
         texts.append(describe(iid, kw, rng))
     return ids, kwargs, texts
+
+
+def _apply_fixed(kw: dict, fixed: dict, iid: str, rng: random.Random, response_words: int) -> dict:
+    out = {**kw, **fixed}
+    # A fixed relation changes what a sensible count is; redraw the count for that relation.
+    if iid == "length_constraints:number_words" and "relation" in fixed and "num_words" not in fixed:
+        lo, hi = (0.2, 0.6) if out["relation"] == "at least" else (0.8, 1.5)
+        out["num_words"] = max(5 if out["relation"] == "at least" else 10, int(round(rng.uniform(lo, hi) * response_words)))
+    return out
 
 
 def build_rows(cfg: BuildConfig, tasks: list[str] | None = None) -> list[dict]:

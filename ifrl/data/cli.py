@@ -33,6 +33,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     b.add_argument("--exclude-ids", type=_csv, default=[], help="comma-separated hard ids never to draw")
     b.add_argument("--require-ids", type=_csv, default=[], help="comma-separated hard ids every instruction has")
     b.add_argument("--require-position", choices=["first", "last"], default=d.require_position)
+    b.add_argument("--fixed-kwargs", type=json.loads, default={},
+                   help='JSON: per-id kwargs replacing sampled ones, e.g. '
+                        '\'{"length_constraints:number_words": {"relation": "at least"}}\'')
     b.add_argument("--soft-prob", type=float, default=d.soft_prob,
                    help="probability that a constraint is soft (reward-model scored); default 0")
     b.add_argument("--soft-pool", default=None, help="soft constraints file, 'category<TAB>text' per line")
@@ -73,7 +76,8 @@ def run(args) -> int:
     cfg = BuildConfig(
         tasks=args.tasks, num_instructions=args.num_instructions, min_constraints=args.min_constraints,
         max_constraints=args.max_constraints, ids=args.ids, exclude_ids=args.exclude_ids,
-        require_ids=args.require_ids, require_position=args.require_position, soft_prob=args.soft_prob,
+        require_ids=args.require_ids, require_position=args.require_position, fixed_kwargs=args.fixed_kwargs,
+        soft_prob=args.soft_prob,
         soft_pool=args.soft_pool, response_words=args.response_words, levels=args.levels,
         include_base=args.include_base, order=args.order, seed=args.seed,
     )

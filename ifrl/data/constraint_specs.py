@@ -133,8 +133,10 @@ _SPEC_LIST = [
     ),
     HardSpec(
         "keywords:letter_frequency",
-        lambda r, t, n: {"letter": r.choice(_LETTERS), "let_relation": r.choice(_RELATIONS),
-                         "let_frequency": _scaled(r, 0.05, 0.4, n, floor=2)},
+        lambda r, t, n: (lambda rel: {"letter": r.choice(_LETTERS), "let_relation": rel,
+                                      # a common letter occurs ~0.3-0.6 times per word
+                                      "let_frequency": _scaled(r, 0.05, 0.3, n, floor=2) if rel == "at least"
+                                      else _scaled(r, 0.8, 1.5, n, floor=10)})(r.choice(_RELATIONS)),
         _letters,
         frozenset({"combination:repeat_prompt"}),
     ),

@@ -66,6 +66,16 @@ def test_required_ids_and_restricted_pool():
         kw = r["kwargs"][0]
         assert kw["relation"] in ("at least", "less than") and isinstance(kw["num_words"], int)
         assert kw["num_words"] <= 60  # scaled to a 40-word answer
+    fixed = build_rows(BuildConfig(num_instructions=30, require_ids=["length_constraints:number_words"],
+                                   fixed_kwargs={"length_constraints:number_words": {"relation": "at least"},
+                                                 "startend:end_checker": {"end_phrase": "Over."}},
+                                   response_words=50, levels="top", seed=0))
+    for r in fixed:
+        for iid, kw, text in zip(r["instruction_id_list"], r["kwargs"], r["constraints"]):
+            if iid == "length_constraints:number_words":
+                assert kw["relation"] == "at least" and 10 <= kw["num_words"] <= 30 and str(kw["num_words"]) in text
+            if iid == "startend:end_checker":
+                assert kw == {"end_phrase": "Over."} and "Over." in text
 
 
 def test_staged_order_and_bad_config():
