@@ -40,6 +40,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"],
                    help="auto = bfloat16 on GPU, float32 on CPU")
     g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--threads", type=int, default=None,
+                   help="CPU threads for torch (default: torch's choice; 1 is faster on a busy machine)")
     g.add_argument("--system-prompt", default=None, help="system message added to every prompt")
     g.add_argument("--answer-after", default=None, metavar="MARKER",
                    help="score only the text after the last MARKER (e.g. '</think>'); missing marker = empty answer")
@@ -144,6 +146,10 @@ def run(args) -> int:
 
             name = args.name or Path(str(args.model)).name
             device, dtype = _resolve_device(args.device, args.dtype)
+            if args.threads:
+                import torch
+
+                torch.set_num_threads(args.threads)
             print(f"loading {args.model} on {device} ({str(dtype).replace('torch.', '')})", file=sys.stderr)
             model, tok = load_model(args.model, dtype=dtype, device=device, seed=args.seed)
             print(f"generating {len(rows)} responses (temperature {args.temperature}, "
