@@ -3,7 +3,7 @@ import torch
 
 from ifrl.kernels import AGGS, KL_KINDS, policy_loss, policy_loss_reference
 
-from .conftest import device
+from .conftest import IMPLS, device
 
 pytestmark = pytest.mark.kernels
 
@@ -120,7 +120,35 @@ def test_errors():
     with pytest.raises(ValueError, match="agg='mean' is unknown"):
         policy_loss(logp, old, ref, adv, mask, agg="mean")
     with pytest.raises(ValueError, match="advantages has shape"):
-        policy_loss(logp, old, ref, adv[:, 0], mask)
+        policy_loss(logp, old, ref, adv[:, :2], mask)
     # kl=None needs no reference at all
     loss, m = policy_loss(logp, old, None, adv, mask, kl=None)
     assert m["kl"].item() == 0.0
+
+
+@pytest.mark.parametrize("impl_", ["torch", "triton"])
+def test_per_sequence_advantages_equal_broadcast_ones(impl_):
+    if impl_ == "triton" and impl_ not in IMPLS:
+        pytest.skip("triton not installed")
+    logp, old, ref, adv, mask = _batch(5, 11, seed=2)
+    adv_B = adv[:, 0]
+    a = _loss_and_grad(policy_loss, logp, old, ref, adv_B, mask, kl="k2", kl_coef=0.1, impl=impl_)
+    b = _loss_and_grad(policy_loss, logp, old, ref, adv_B[:, None].expand_as(logp), mask, kl="k2", kl_coef=0.1,
+                       impl=impl_)
+    torch.testing.assert_close(a[0], b[0], rtol=1e-6, atol=1e-7)
+    torch.testing.assert_close(a[2], b[2], rtol=1e-6, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_compiled_path_matches_float64():
+    """impl="compile" (torch.compile of the fused PyTorch path; compiles once, ~15-60 s on CPU)."""
+    logp, old, ref, adv, mask = _batch(6, 29, seed=4)
+    for agg in ("token-mean", "seq-mean-token-mean"):
+        kw = dict(kl="k3", kl_coef=0.05, agg=agg)
+        got = _loss_and_grad(policy_loss, logp, old, ref, adv[:, 0], mask, impl="compile", **kw)
+        want_b = _loss_and_grad(policy_loss_reference, logp.double(), old.double(), ref.double(),
+                                adv[:, :1].double().expand_as(logp), mask, **kw)
+        torch.testing.assert_close(got[0].double(), want_b[0], rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got[2].double(), want_b[2], rtol=1e-5, atol=1e-7)
+        for k in METRICS:
+            torch.testing.assert_close(got[1][k].double(), want_b[1][k], rtol=1e-5, atol=1e-6, msg=k)
