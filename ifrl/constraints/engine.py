@@ -11,7 +11,11 @@ from __future__ import annotations
 
 from collections import defaultdict
 
-from ifrl.constraints.registry import get_spec, validate_kwargs
+from ifrl.constraints.registry import get_spec, registry, validate_kwargs
+
+
+def _loc(where: str | None, r: int) -> str:
+    return f"{where}:row {r}" if where else f"row {r}"
 
 MODES = ("strict", "loose")
 
@@ -34,30 +38,27 @@ def prepare_batch(instruction_id_lists, kwargs_lists, n_rows: int, where: str | 
             f"verify_batch got {n_rows} responses, {len(instruction_id_lists)} instruction_id_lists and "
             f"{len(kwargs_lists)} kwargs_lists; pass one of each per response"
         )
+    reg = registry()
     tasks = []
-    cache: dict = {}
     for r, (ids, kws) in enumerate(zip(instruction_id_lists, kwargs_lists)):
-        loc = f"{where}:row {r}" if where else f"row {r}"
         if isinstance(ids, str) or not isinstance(ids, (list, tuple)):
-            raise ValueError(f"{loc}: instruction_id_list must be a list of ids, got {type(ids).__name__}")
+            raise ValueError(f"{_loc(where, r)}: instruction_id_list must be a list of ids, got {type(ids).__name__}")
         if kws is None:
             kws = [{}] * len(ids)
         if len(kws) != len(ids):
             raise ValueError(
-                f"{loc}: instruction_id_list has {len(ids)} ids but kwargs has {len(kws)} entries; "
+                f"{_loc(where, r)}: instruction_id_list has {len(ids)} ids but kwargs has {len(kws)} entries; "
                 "give one kwargs object per id"
             )
         for j, (iid, kw) in enumerate(zip(ids, kws)):
-            spec = get_spec(iid, where=f"{loc}, instruction_id_list[{j}]")
+            spec = reg.get(iid) if isinstance(iid, str) else None
+            if spec is None:  # raises with the row, position and close ids
+                get_spec(str(iid), where=f"{_loc(where, r)}, instruction_id_list[{j}]")
             try:
-                key = (iid, repr(sorted((kw or {}).items())))
-            except TypeError:
-                key = None
-            prepared = cache.get(key) if key is not None else None
-            if prepared is None:
-                prepared = validate_kwargs(iid, kw, where=f"{loc}, kwargs[{j}]")
-                if key is not None:
-                    cache[key] = prepared
+                prepared = validate_kwargs(iid, kw)
+            except ValueError:  # re-run to name the row in the message
+                validate_kwargs(iid, kw, where=f"{_loc(where, r)}, kwargs[{j}]")
+                raise
             tasks.append((r, j, spec, prepared))
     return tasks
 

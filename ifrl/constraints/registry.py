@@ -206,54 +206,61 @@ def validate_kwargs(instruction_id: str, kwargs: dict | None, where: str | None 
     ``null`` for unused ones). Raises ValueError naming ``where`` (e.g. ``file:row``),
     the field, the value and the fix.
     """
-    spec = get_spec(instruction_id, where)
-    w = _where(where)
+    spec = _REGISTRY.get(instruction_id) if _LOADED else None
+    if spec is None:
+        spec = get_spec(instruction_id, where)
     if kwargs is None:
         kwargs = {}
     if not isinstance(kwargs, dict):
-        raise ValueError(f"{w}kwargs for {instruction_id!r} must be an object/dict, got {_type_name(kwargs)}")
-    given = {k: v for k, v in kwargs.items() if v is not None}
-    names = {k.name for k in spec.kwargs}
-    extra = sorted(set(given) - names)
-    if extra:
-        raise ValueError(
-            f"{w}{instruction_id!r} does not take kwarg(s) {extra}; it takes {sorted(names) or 'none'}. "
-            "Remove the field or fix the instruction id."
-        )
+        raise ValueError(f"{_where(where)}kwargs for {instruction_id!r} must be an object/dict, "
+                         f"got {_type_name(kwargs)}")
     out: dict = {}
+    n_given = 0
     for k in spec.kwargs:
-        if k.name not in given:
+        v = kwargs.get(k.name)
+        if v is None:
             if k.required:
                 raise ValueError(
-                    f"{w}{instruction_id!r} needs kwarg {k.name!r} ({k.kind}{': ' + k.doc if k.doc else ''}); "
-                    "add it to the row's kwargs."
+                    f"{_where(where)}{instruction_id!r} needs kwarg {k.name!r} "
+                    f"({k.kind}{': ' + k.doc if k.doc else ''}); add it to the row's kwargs."
                 )
             continue
-        v = given[k.name]
-        field_ = f"{w}kwargs.{k.name}={v!r} for {instruction_id!r}"
-        if k.kind == "int":
+        n_given += 1
+        kind = k.kind
+        if kind == "int":
             if isinstance(v, float) and v.is_integer():
                 v = int(v)
             if isinstance(v, bool) or not isinstance(v, int):
-                raise ValueError(f"{field_}: must be an integer, got {_type_name(v)}")
+                raise ValueError(f"{_field(where, k.name, v, instruction_id)}: must be an integer, got {_type_name(v)}")
             if k.lo is not None and v < k.lo:
-                raise ValueError(f"{field_}: must be >= {k.lo}")
-        elif k.kind == "str":
+                raise ValueError(f"{_field(where, k.name, v, instruction_id)}: must be >= {k.lo}")
+        elif kind == "str":
             if not isinstance(v, str) or not v.strip():
-                raise ValueError(f"{field_}: must be a non-empty string")
-        elif k.kind == "str_list":
+                raise ValueError(f"{_field(where, k.name, v, instruction_id)}: must be a non-empty string")
+        elif kind == "str_list":
             if isinstance(v, str) or not isinstance(v, (list, tuple)) or not v:
-                raise ValueError(f"{field_}: must be a non-empty list of strings")
+                raise ValueError(f"{_field(where, k.name, v, instruction_id)}: must be a non-empty list of strings")
             if not all(isinstance(x, str) and x for x in v):
-                raise ValueError(f"{field_}: every item must be a non-empty string")
+                raise ValueError(f"{_field(where, k.name, v, instruction_id)}: every item must be a non-empty string")
             v = list(v)
-        elif k.kind == "choice":
+        elif kind == "choice":
             if v not in k.choices:
                 close = difflib.get_close_matches(str(v), [str(c) for c in k.choices], n=3, cutoff=0.4)
                 hint = f" (closest: {close})" if close else ""
-                raise ValueError(f"{field_}: must be one of {list(k.choices)}{hint}")
+                raise ValueError(f"{_field(where, k.name, v, instruction_id)}: must be one of {list(k.choices)}{hint}")
         out[k.name] = v
+    if len(kwargs) != n_given and n_given != sum(1 for v in kwargs.values() if v is not None):
+        names = {k.name for k in spec.kwargs}
+        extra = sorted(k for k, v in kwargs.items() if v is not None and k not in names)
+        raise ValueError(
+            f"{_where(where)}{instruction_id!r} does not take kwarg(s) {extra}; it takes {sorted(names) or 'none'}. "
+            "Remove the field or fix the instruction id."
+        )
     return spec.prepare(out) if spec.prepare else out
+
+
+def _field(where, name, v, instruction_id) -> str:
+    return f"{_where(where)}kwargs.{name}={v!r} for {instruction_id!r}"
 
 
 def sample_kwargs(instruction_id: str, rng: random.Random) -> dict:

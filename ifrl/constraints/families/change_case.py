@@ -26,7 +26,7 @@ def _capital_batch(texts, kws):
     out = [False] * len(texts)
     todo = []
     for i, (t, kw) in enumerate(zip(texts, kws)):
-        if t.islower() or not any(c.isupper() for c in t):
+        if t.islower():  # no upper-case letter at all: no capital token
             out[i] = compare(0, kw["capital_relation"], kw["capital_frequency"])
         else:
             todo.append(i)

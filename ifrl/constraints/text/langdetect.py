@@ -42,21 +42,46 @@ _VI_MARKS = re.compile("[\u0300\u0301\u0303\u0309\u0323]")
 
 @lru_cache(maxsize=None)
 def profiles():
-    """``(langs, key_K[int64, sorted], prob_KL[float64], norm_table[int32, 0x10000])``."""
-    from langdetect import detector_factory
+    """``(langs, key_K[int64, sorted], prob_KL[float64], norm_table[int32, 0x10000])``.
+
+    Read straight from langdetect's profile files, in the order its ``DetectorFactory``
+    reads them (``os.listdir``), with the same probabilities (count / n-grams of that
+    length). Going through ``DetectorFactory`` instead would keep ~9M Python floats alive
+    and make every full garbage collection of the process slow.
+    """
+    import json
+    import os
+
+    import langdetect
     from langdetect.utils.ngram import NGram
 
-    detector_factory.init_factory()  # same profile order as langdetect.detect uses
-    f = detector_factory._factory
-    langs = list(f.langlist)
-    keys = []
-    rows = []
-    for gram, probs in f.word_lang_prob_map.items():
-        keys.append(gram_key(gram))
-        rows.append(probs)
-    keys_arr = np.array(keys, dtype=np.int64)
+    pdir = os.path.join(os.path.dirname(langdetect.__file__), "profiles")
+    langs: list[str] = []
+    row_of: dict[str, int] = {}
+    cells: list[tuple[int, int, float]] = []
+    for name in os.listdir(pdir):
+        path = os.path.join(pdir, name)
+        if name.startswith(".") or not os.path.isfile(path):
+            continue
+        with open(path, encoding="utf-8") as f:
+            prof = json.load(f)
+        col = len(langs)
+        langs.append(prof["name"])
+        n_words = prof["n_words"]
+        for gram, count in prof["freq"].items():
+            r = row_of.setdefault(gram, len(row_of))
+            if 1 <= len(gram) <= 3:
+                cells.append((r, col, 1.0 * count / n_words[len(gram) - 1]))
+    grams = list(row_of)
+    prob = np.zeros((len(grams), len(langs)), dtype=np.float64)
+    rows_a = np.fromiter((c[0] for c in cells), dtype=np.int64, count=len(cells))
+    cols_a = np.fromiter((c[1] for c in cells), dtype=np.int64, count=len(cells))
+    prob[rows_a, cols_a] = np.fromiter((c[2] for c in cells), dtype=np.float64, count=len(cells))
+    del cells, row_of
+    keep = [i for i, g in enumerate(grams) if 1 <= len(g) <= 3]
+    keys_arr = np.array([gram_key(grams[i]) for i in keep], dtype=np.int64)
     order = np.argsort(keys_arr)
-    prob = np.ascontiguousarray(np.array(rows, dtype=np.float64)[order])
+    prob = np.ascontiguousarray(prob[np.array(keep, dtype=np.int64)[order]])
     norm = np.array([ord(NGram.normalize(chr(c))) if not 0xD800 <= c <= 0xDFFF else c for c in range(0x10000)],
                     dtype=np.int32)
     return langs, keys_arr[order], prob, norm
@@ -226,7 +251,7 @@ def _mt_random(mt, pos):
 
 
 @njit(cache=True)
-def _detect_one(cps, norm, flags, keys, prob, mt0, pos0, buf, grams_idx):
+def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_idx):
     """Language index for one text (already pre-cleaned), UNKNOWN or NO_FEATURES."""
     # append(): truncate, collapse runs of ' '
     n = 0
@@ -289,17 +314,23 @@ def _detect_one(cps, norm, flags, keys, prob, mt0, pos0, buf, grams_idx):
             capital = False
         if capital:
             continue
-        for k in range(1, 4):
-            if glen < k:
-                break
-            key = np.int64(0)
-            for t in range(glen - k, glen):
-                c = g0 if t == 0 else (g1 if t == 1 else g2)
-                key = (key << np.int64(21)) | np.int64(c + 1)
-            if k == 1 and ch == 32:
-                continue
-            j = np.searchsorted(keys, key)
-            if j < keys.shape[0] and keys[j] == key:
+        # 1-gram (never the lone space), then the 2- and 3-grams ending here
+        if ch != 32:
+            j = unigram[ch] if ch < 0x10000 else -1
+            if j >= 0:
+                grams_idx[ng] = j
+                ng += 1
+        if glen >= 2:
+            a = g0 if glen == 2 else g1
+            key = (np.int64(a + 1) << np.int64(21)) | np.int64(ch + 1)
+            j = _hash_get(table, key, HASH_BITS)
+            if j >= 0:
+                grams_idx[ng] = j
+                ng += 1
+        if glen >= 3:
+            key = (((np.int64(g0 + 1) << np.int64(21)) | np.int64(g1 + 1)) << np.int64(21)) | np.int64(ch + 1)
+            j = _hash_get(table, key, HASH_BITS)
+            if j >= 0:
                 grams_idx[ng] = j
                 ng += 1
     if ng == 0:
@@ -363,7 +394,7 @@ def _detect_one(cps, norm, flags, keys, prob, mt0, pos0, buf, grams_idx):
 
 
 @njit(cache=True, parallel=True)
-def _detect_many(cps, offsets, norm, flags, keys, prob, mt0, pos0):
+def _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0):
     nt = offsets.shape[0] - 1
     out = np.empty(nt, dtype=np.int64)
     for t in prange(nt):
@@ -372,8 +403,54 @@ def _detect_many(cps, offsets, norm, flags, keys, prob, mt0, pos0):
         m = min(b - a, MAX_TEXT)
         buf = np.empty(max(m, 1), dtype=np.int32)
         grams_idx = np.empty(max(3 * m, 1), dtype=np.int64)
-        out[t] = _detect_one(cps[a:b], norm, flags, keys, prob, mt0, pos0, buf, grams_idx)
+        out[t] = _detect_one(cps[a:b], norm, flags, table, unigram, prob, mt0, pos0, buf, grams_idx)
     return out
+
+
+HASH_BITS = 18  # 256k slots for ~170k n-grams
+
+
+@njit(cache=True, inline="always")
+def _slot(key, bits):
+    return (np.uint64(key) * np.uint64(0x9E3779B97F4A7C15)) >> np.uint64(64 - bits)
+
+
+@njit(cache=True)
+def _build_hash(keys, bits):
+    # key and row side by side, so a probe touches one cache line
+    size = 1 << bits
+    table = np.full((size, 2), -1, dtype=np.int64)
+    mask = size - 1
+    unigram = np.full(0x10000, -1, dtype=np.int32)
+    for j in range(keys.shape[0]):
+        key = keys[j]
+        if key < (1 << 21) and key - 1 < 0x10000:
+            unigram[key - 1] = j
+        s = np.int64(_slot(key, bits))
+        while table[s, 0] != -1:
+            s = (s + 1) & mask
+        table[s, 0] = key
+        table[s, 1] = j
+    return table, unigram
+
+
+@njit(cache=True, inline="always")
+def _hash_get(table, key, bits):
+    mask = table.shape[0] - 1
+    s = np.int64(_slot(key, bits))
+    while True:
+        k = table[s, 0]
+        if k == key:
+            return table[s, 1]
+        if k == -1:
+            return -1
+        s = (s + 1) & mask
+
+
+@lru_cache(maxsize=None)
+def hash_table():
+    keys = profiles()[1]
+    return _build_hash(keys, HASH_BITS)
 
 
 @lru_cache(maxsize=None)
@@ -391,7 +468,8 @@ def detect_batch(texts: list[str], seed: int = SEED) -> list[str | None]:
     cleaned = [_preclean(t) for t in texts]
     cps, offsets = encode(cleaned)
     mt0, pos0 = _mt_state(seed)
-    codes = _detect_many(cps, offsets, norm, flags, keys, prob, mt0, pos0)
+    table, unigram = hash_table()
+    codes = _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0)
     out: list[str | None] = []
     for c in codes.tolist():
         out.append(None if c == NO_FEATURES else ("unknown" if c == UNKNOWN else langs[c]))

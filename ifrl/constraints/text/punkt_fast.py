@@ -1,15 +1,469 @@
-"""Batch entry points for Punkt sentence spans (see ``punkt.py`` for the algorithm)."""
+"""numba port of ``punkt.sentence_spans_ref`` over UTF-32 code points.
+
+Same steps as the reference (candidates, per-candidate context annotation, boundary
+realignment); the English model's word types are looked up in a hashed vocabulary
+(FNV-1a over lower-cased code points, verified against the stored key). A text whose
+tokens need a multi-code-point lower-casing (e.g. U+0130) is handed back to the
+Python reference, which the tests check the kernel against.
+"""
 
 from __future__ import annotations
 
-import numpy as np
+from functools import lru_cache
 
-from ifrl.constraints.text.punkt import sentence_spans_ref
+import numpy as np
+from numba import njit, prange
+
+from ifrl.constraints.text.punkt import (
+    CLOSERS, NON_WORD, NOT_WORD_START, ORTHO_BEG_LC, ORTHO_LC, ORTHO_MID_UC, ORTHO_UC,
+    english_model, sentence_spans_ref,
+)
+from ifrl.constraints.text.unicode import encode, tables
+
+FNV_OFFSET = 0xCBF29CE484222325
+FNV_PRIME = 0x100000001B3
+MASK64 = (1 << 64) - 1
+
+F_WORD, F_SPACE, F_UPPER, F_LOWER, F_DIGIT, F_ASCII_WS, F_LOWER_MULTI = 1, 2, 4, 8, 32, 64, 128
+# per-code-point punctuation classes (bit flags in a small table)
+C_NONWORD, C_NOSTART, C_CLOSER = 1, 2, 4
+
+NUMBER_TYPE = "##number##"
+
+
+def fnv(s: str) -> int:
+    h = FNV_OFFSET
+    for ch in s:
+        h ^= ord(ch)
+        h = (h * FNV_PRIME) & MASK64
+    return h
+
+
+@lru_cache(maxsize=None)
+def model_arrays():
+    m = english_model()
+    vocab = sorted(set(m.abbrev_types) | set(m.sent_starters) | set(m.ortho_context)
+                   | {a for a, _ in m.collocations} | {b for _, b in m.collocations} | {NUMBER_TYPE})
+    hashes = np.array([fnv(w) for w in vocab], dtype=np.uint64)
+    order = np.argsort(hashes, kind="stable")
+    vocab = [vocab[i] for i in order]
+    hashes = hashes[order]
+    if len(set(hashes.tolist())) != len(hashes):  # pragma: no cover - would need a 64-bit collision
+        raise RuntimeError("punkt vocabulary hash collision; change FNV seed")
+    vid = {w: i for i, w in enumerate(vocab)}
+    off = np.zeros(len(vocab) + 1, dtype=np.int64)
+    np.cumsum([len(w) for w in vocab], out=off[1:])
+    cps = np.array([ord(c) for w in vocab for c in w], dtype=np.int32)
+    abbrev = np.array([w in m.abbrev_types for w in vocab], dtype=np.bool_)
+    starter = np.array([w in m.sent_starters for w in vocab], dtype=np.bool_)
+    ortho = np.array([m.ortho_context.get(w, 0) for w in vocab], dtype=np.int64)
+    coll = np.array(sorted(vid[a] * len(vocab) + vid[b] for a, b in m.collocations), dtype=np.int64)
+    punct = np.zeros(0x10000, dtype=np.uint8)
+    for chars, bit in ((NON_WORD, C_NONWORD), (NOT_WORD_START, C_NOSTART), (CLOSERS, C_CLOSER)):
+        for c in chars:
+            punct[ord(c)] |= bit
+    return hashes, off, cps, abbrev, starter, ortho, coll, vid[NUMBER_TYPE], punct
+
+
+@njit(cache=True, inline="always")
+def _pc(punct, c):
+    return punct[c] if c < 0x10000 else 0
+
+
+@njit(cache=True)
+def _multichar(cps, p, le, flags):
+    """Length of Punkt's multi-character punctuation at p (--..., ....., ". . ."), else 0."""
+    if p + 1 < le and cps[p] == 45 and cps[p + 1] == 45:
+        q = p
+        while q < le and cps[q] == 45:
+            q += 1
+        return q - p
+    if p + 1 < le and cps[p] == 46 and cps[p + 1] == 46:
+        q = p
+        while q < le and cps[q] == 46:
+            q += 1
+        return q - p
+    k = 0
+    q = p
+    while q + 1 < le and cps[q] == 46 and (flags[cps[q + 1]] & 2) != 0:
+        k += 1
+        q += 2
+    if k >= 2 and q < le and cps[q] == 46:
+        return 2 * k + 1
+    if k >= 3:
+        return 2 * k - 1
+    return 0
+
+
+@njit(cache=True)
+def _lookup(cps, s, e, lower, flags, hashes, voff, vcps):
+    """Vocabulary id of lower(cps[s:e]); -1 if absent; -2 if lower-casing is not 1:1."""
+    h = np.uint64(0xCBF29CE484222325)
+    for k in range(s, e):
+        c = cps[k]
+        if flags[c] & 128:
+            return -2
+        h ^= np.uint64(lower[c])
+        h *= np.uint64(0x100000001B3)
+    j = np.searchsorted(hashes, h)
+    if j >= hashes.shape[0] or hashes[j] != h:
+        return -1
+    a = voff[j]
+    b = voff[j + 1]
+    if b - a != e - s:
+        return -1
+    for k in range(e - s):
+        if vcps[a + k] != lower[cps[s + k]]:
+            return -1
+    return j
+
+
+@njit(cache=True)
+def _is_numeric(cps, s, e, flags):
+    p = s
+    if p < e and cps[p] == 45:
+        p += 1
+    if p < e and (cps[p] == 46 or cps[p] == 44):
+        p += 1
+    if not (p < e and (flags[cps[p]] & 32) != 0):
+        return False
+    p += 1
+    while p < e and ((flags[cps[p]] & 32) != 0 or cps[p] == 44 or cps[p] == 46 or cps[p] == 45):
+        p += 1
+    return p == e
+
+
+@njit(cache=True)
+def _context_break(cps, cs, ce, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id,
+                   ts, te, bits):
+    """1 if the context cps[cs:ce] has a non-final sentence break, 0 if not, -1 to defer.
+
+    ``ts``/``te``/``bits`` are scratch arrays at least ``ce - cs + 1`` long."""
+    nt = 0
+    ls = cs
+    while ls <= ce:
+        le = ls
+        while le < ce and cps[le] != 10:
+            le += 1
+        blank = True
+        for k in range(ls, le):
+            if (flags[cps[k]] & 2) == 0:
+                blank = False
+                break
+        if not blank:
+            p = ls
+            while p < le:
+                L = _multichar(cps, p, le, flags)
+                if L > 0:
+                    ts[nt] = p
+                    te[nt] = p + L
+                    nt += 1
+                    p += L
+                    continue
+                c = cps[p]
+                if flags[c] & 2:
+                    p += 1
+                    continue
+                if (_pc(punct, c) & 2) == 0:
+                    e = p + 1
+                    while True:
+                        if e >= le:
+                            break
+                        d = cps[e]
+                        if (flags[d] & 2) or (_pc(punct, d) & 1) or _multichar(cps, e, le, flags) > 0:
+                            break
+                        if d == 44:
+                            if e + 1 >= le:
+                                break
+                            d2 = cps[e + 1]
+                            if (flags[d2] & 2) or (_pc(punct, d2) & 1) or _multichar(cps, e + 1, le, flags) > 0:
+                                break
+                        e += 1
+                    ts[nt] = p
+                    te[nt] = e
+                    nt += 1
+                    p = e
+                else:
+                    ts[nt] = p
+                    te[nt] = p + 1
+                    nt += 1
+                    p += 1
+        ls = le + 1
+    if nt < 2:
+        return 0
+    # first pass
+    sentbreak = bits[0]
+    abbr = bits[1]
+    ellipsis = bits[2]
+    numeric = bits[3]
+    for i in range(nt):
+        sentbreak[i] = False
+        abbr[i] = False
+        ellipsis[i] = False
+        s = ts[i]
+        e = te[i]
+        L = e - s
+        numeric[i] = _is_numeric(cps, s, e, flags)
+        if L == 1 and (cps[s] == 46 or cps[s] == 63 or cps[s] == 33):
+            sentbreak[i] = True
+            continue
+        alldots = L >= 2
+        for k in range(s, e):
+            if cps[k] != 46:
+                alldots = False
+                break
+        if alldots:
+            ellipsis[i] = True
+            continue
+        if cps[e - 1] == 46 and not (L >= 2 and cps[e - 2] == 46):
+            j = _lookup(cps, s, e - 1, lower, flags, hashes, voff, vcps)
+            if j == -2:
+                return -1
+            isab = j >= 0 and abbrev[j]
+            if not isab:
+                dash = -1
+                for k in range(s, e - 1):
+                    if cps[k] == 45:
+                        dash = k
+                if dash >= 0:
+                    j2 = _lookup(cps, dash + 1, e - 1, lower, flags, hashes, voff, vcps)
+                    if j2 == -2:
+                        return -1
+                    isab = j2 >= 0 and abbrev[j2]
+            if isab:
+                abbr[i] = True
+            else:
+                sentbreak[i] = True
+    # second pass, pair by pair; a break followed by another token ends the search
+    nv = hashes.shape[0]
+    for i in range(nt - 1):
+        s1 = ts[i]
+        e1 = te[i]
+        if cps[e1 - 1] == 46:
+            # typ = type without its final period; next_typ = type without a sentence-break period
+            if numeric[i]:
+                typ = num_id
+            else:
+                te1 = e1 - 1 if e1 - s1 > 1 else e1
+                typ = _lookup(cps, s1, te1, lower, flags, hashes, voff, vcps)
+                if typ == -2:
+                    return -1
+            s2 = ts[i + 1]
+            e2 = te[i + 1]
+            if numeric[i + 1]:
+                nxt = num_id
+            else:
+                te2 = e2 - 1 if (sentbreak[i + 1] and e2 - s2 > 1 and cps[e2 - 1] == 46) else e2
+                nxt = _lookup(cps, s2, te2, lower, flags, hashes, voff, vcps)
+                if nxt == -2:
+                    return -1
+            initial = (e1 - s1 == 2 and (flags[cps[s1]] & 1) != 0 and (flags[cps[s1]] & 32) == 0)
+            done = False
+            if typ >= 0 and nxt >= 0:
+                key = typ * nv + nxt
+                k = np.searchsorted(coll, key)
+                if k < coll.shape[0] and coll[k] == key:
+                    sentbreak[i] = False
+                    abbr[i] = True
+                    done = True
+            if not done:
+                # orthographic heuristic for the next token: 1 starter, 0 not, -1 unknown
+                c2 = cps[s2]
+                if e2 - s2 == 1 and (c2 == 59 or c2 == 58 or c2 == 44 or c2 == 46 or c2 == 33 or c2 == 63):
+                    orth = 0
+                else:
+                    octx = ortho[nxt] if nxt >= 0 else 0
+                    up = (flags[c2] & 4) != 0
+                    lo = (flags[c2] & 8) != 0
+                    if up and (octx & ORTHO_LC) != 0 and (octx & ORTHO_MID_UC) == 0:
+                        orth = 1
+                    elif lo and ((octx & ORTHO_UC) != 0 or (octx & ORTHO_BEG_LC) == 0):
+                        orth = 0
+                    else:
+                        orth = -1
+                if (abbr[i] or ellipsis[i]) and not initial:
+                    if orth == 1:
+                        sentbreak[i] = True
+                        done = True
+                    elif (flags[c2] & 4) != 0 and nxt >= 0 and starter[nxt]:
+                        sentbreak[i] = True
+                        done = True
+                if not done and (initial or typ == num_id):
+                    if orth == 0:
+                        sentbreak[i] = False
+                        abbr[i] = True
+                    elif orth == -1 and initial and (flags[c2] & 4) != 0 and not (
+                        nxt >= 0 and (ortho[nxt] & ORTHO_LC) != 0
+                    ):
+                        sentbreak[i] = False
+                        abbr[i] = True
+        if sentbreak[i]:
+            return 1
+    return 0
+
+
+@njit(cache=True)
+def _spans_one(cps, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id, out):
+    """Write sentence spans of one text into out[k, 0:2]; return their count or -1 (defer)."""
+    n = cps.shape[0]
+    raw = np.empty((n + 2, 2), dtype=np.int64)
+    ts = np.empty(n + 1, dtype=np.int64)
+    te = np.empty(n + 1, dtype=np.int64)
+    bits = np.empty((4, n + 1), dtype=np.bool_)
+    nraw = 0
+    last = 0
+    prev_m = -1
+    prev_start = 0
+    prev_stop = 0
+    prev_ae = 0
+    prev_next = -1
+    i = 0
+    while i <= n:
+        is_m = False
+        ae = 0
+        nx = -1
+        if i < n:
+            c = cps[i]
+            if (c == 46 or c == 63 or c == 33) and i + 1 < n:
+                d = cps[i + 1]
+                if _pc(punct, d) & 1:
+                    is_m = True
+                    ae = i + 2
+                elif flags[d] & 2:
+                    q = i + 1
+                    while q < n and (flags[cps[q]] & 2) != 0:
+                        q += 1
+                    if q < n:
+                        r = q
+                        while r < n and (flags[cps[r]] & 2) == 0:
+                            r += 1
+                        is_m = True
+                        ae = r
+                        nx = q
+        if is_m or i == n:
+            if is_m:
+                ws = 0
+                for k in range(i - 1, prev_stop - 1, -1):
+                    if flags[cps[k]] & 64:
+                        ws = k - prev_stop
+                        break
+                start = ws + prev_stop + 1 if ws else prev_start
+            if prev_m >= 0 and (i == n or prev_stop <= start):
+                b = _context_break(cps, prev_start, prev_ae, flags, lower, punct, hashes, voff, vcps,
+                                   abbrev, starter, ortho, coll, num_id, ts, te, bits)
+                if b < 0:
+                    return -1
+                if b == 1:
+                    raw[nraw, 0] = last
+                    raw[nraw, 1] = prev_m + 1
+                    nraw += 1
+                    last = prev_next if prev_next >= 0 else prev_m + 1
+            if i == n:
+                break
+            prev_m = i
+            prev_start = start
+            prev_stop = i
+            prev_ae = ae
+            prev_next = nx
+        i += 1
+    # final slice ends at the text without trailing whitespace
+    end = n
+    while end > 0 and (flags[cps[end - 1]] & 2) != 0:
+        end -= 1
+    raw[nraw, 0] = last
+    raw[nraw, 1] = end
+    nraw += 1
+    k = 0
+    shift = 0
+    for r in range(nraw):
+        s = raw[r, 0] + shift
+        e = raw[r, 1]
+        if r + 1 == nraw:
+            if s < e:
+                out[k, 0] = s
+                out[k, 1] = e
+                k += 1
+            continue
+        s2 = raw[r + 1, 0]
+        e2 = raw[r + 1, 1]
+        mlen = 0
+        mend = 0
+        p = s2
+        while p < e2 and (_pc(punct, cps[p]) & 4) != 0:
+            p += 1
+            # lazy: the shortest run of closers followed by whitespace, "--" or the end
+            if p < e2 and (flags[cps[p]] & 2) != 0:
+                q = p
+                while q < e2 and (flags[cps[q]] & 2) != 0:
+                    q += 1
+                mlen = p - s2
+                mend = q - s2
+                break
+            if p + 1 < e2 and cps[p] == 45 and cps[p + 1] == 45:
+                mlen = p - s2
+                mend = mlen
+                break
+            if p == e2:
+                mlen = p - s2
+                mend = mlen
+                break
+        if mlen > 0:
+            out[k, 0] = s
+            out[k, 1] = s2 + mlen
+            k += 1
+            shift = mend
+        else:
+            shift = 0
+            if s < e:
+                out[k, 0] = s
+                out[k, 1] = e
+                k += 1
+    return k
+
+
+@njit(cache=True, parallel=True)
+def _spans_many(cps, offsets, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id,
+                out, counts):
+    nt = offsets.shape[0] - 1
+    for t in prange(nt):
+        a = offsets[t]
+        b = offsets[t + 1]
+        base = a + t
+        counts[t] = _spans_one(cps[a:b], flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho,
+                               coll, num_id, out[base:base + (b - a) + 1])
+
+
+def _run(texts: list[str]):
+    flags, lower = tables()
+    hashes, voff, vcps, abbrev, starter, ortho, coll, num_id, punct = model_arrays()
+    cps, offsets = encode(texts)
+    out = np.empty((cps.shape[0] + len(texts) + 1, 2), dtype=np.int64)
+    counts = np.empty(len(texts), dtype=np.int64)
+    _spans_many(cps, offsets, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id,
+                out, counts)
+    return offsets, out, counts
 
 
 def sentence_spans_batch(texts: list[str]) -> list[list[tuple[int, int]]]:
-    return [sentence_spans_ref(t) for t in texts]
+    """``sentence_spans_ref`` of every text (numba, parallel over texts)."""
+    if not texts:
+        return []
+    offsets, out, counts = _run(texts)
+    res = []
+    for t, c in enumerate(counts.tolist()):
+        if c < 0:
+            res.append(sentence_spans_ref(texts[t]))
+        else:
+            base = int(offsets[t]) + t
+            res.append([(int(a), int(b)) for a, b in out[base:base + c].tolist()])
+    return res
 
 
 def count_sentences_batch(texts: list[str]) -> np.ndarray:
-    return np.array([len(s) for s in sentence_spans_batch(texts)], dtype=np.int64)
+    """Number of Punkt sentences of every text."""
+    if not texts:
+        return np.zeros(0, dtype=np.int64)
+    _, _, counts = _run(texts)
+    for t in np.nonzero(counts < 0)[0].tolist():
+        counts[t] = len(sentence_spans_ref(texts[t]))
+    return counts

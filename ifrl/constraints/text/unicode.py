@@ -90,5 +90,9 @@ def encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     if texts:
         np.cumsum([len(t) for t in texts], out=offsets[1:])
     joined = "".join(texts)
-    cps = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32).astype(np.int32)
+    try:
+        raw = joined.encode("utf-32-le")
+    except UnicodeEncodeError:  # lone surrogates (e.g. from JSON "\ud800") keep their code point
+        raw = joined.encode("utf-32-le", "surrogatepass")
+    cps = np.frombuffer(raw, dtype=np.int32)  # code points < 0x110000 fit; read-only view
     return cps, offsets
