@@ -362,42 +362,86 @@ def _triton_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, in
 # ----------------------------------------------------------------------------- autograd
 
 
-class _FusedLinearLogprobs(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, hidden_NH, weight_VH, labels_N, temperature, return_entropy, impl, chunk_bytes, vocab_tile):
-        N, V = hidden_NH.shape[0], weight_VH.shape[0]
-        inv_t = 1.0 / float(temperature)
-        rows, vt = _tile_shape(N, V, chunk_bytes, vocab_tile)
-        if impl == "triton":
-            hidden_NH = hidden_NH.contiguous()
-            weight_VH = weight_VH.contiguous()
-            labels_N = labels_N.contiguous()
-            logp_N, ent_N, lse_N = _triton_forward(hidden_NH, weight_VH, labels_N, inv_t, return_entropy)
-        else:
-            logp_N, ent_N, lse_N = _torch_forward(hidden_NH, weight_VH, labels_N, inv_t, return_entropy, rows, vt)
-        ctx.save_for_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N if return_entropy else None)
-        ctx.cfg = (inv_t, impl, rows, vt)
-        ctx.set_materialize_grads(False)
-        if return_entropy:
-            return logp_N, ent_N
-        return logp_N
+# Registered as torch.library custom ops: opaque to torch.compile (no tracing through the tile
+# loops), checked by torch.library.opcheck, with fake (meta) implementations for shape inference.
 
-    @staticmethod
-    def backward(ctx, *grads):
-        hidden_NH, weight_VH, labels_N, lse_N, ent_N = ctx.saved_tensors
-        inv_t, impl, rows, vt = ctx.cfg
-        g_N = grads[0]
-        ge_N = grads[1] if len(grads) > 1 else None
-        need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
-        if (g_N is None and ge_N is None) or not (need_h or need_w):
-            return (None,) * 8
-        if g_N is None:
-            g_N = torch.zeros_like(lse_N)
-        fn = _triton_backward if impl == "triton" else _torch_backward
-        grad_h, grad_w = fn(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv_t, rows, vt, need_h, need_w)
-        grad_h = grad_h.to(hidden_NH.dtype) if grad_h is not None else None
-        grad_w = grad_w.to(weight_VH.dtype) if grad_w is not None else None
-        return grad_h, grad_w, None, None, None, None, None, None
+
+@torch.library.custom_op("ifrl::fused_linear_logprobs_fwd", mutates_args=())
+def _flp_fwd_op(
+    hidden_NH: torch.Tensor, weight_VH: torch.Tensor, labels_N: torch.Tensor, temperature: float,
+    return_entropy: bool, impl: str, chunk_bytes: int, vocab_tile: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """-> (logp[N], entropy[N] or [0], lse[N]); lse is kept for the backward."""
+    N, V = hidden_NH.shape[0], weight_VH.shape[0]
+    inv_t = 1.0 / temperature
+    if impl == "triton":
+        logp_N, ent_N, lse_N = _triton_forward(
+            hidden_NH.contiguous(), weight_VH.contiguous(), labels_N.contiguous(), inv_t, return_entropy
+        )
+    else:
+        rows, vt = _tile_shape(N, V, chunk_bytes, vocab_tile or None)
+        logp_N, ent_N, lse_N = _torch_forward(hidden_NH, weight_VH, labels_N, inv_t, return_entropy, rows, vt)
+    if ent_N is None:
+        ent_N = logp_N.new_empty(0)
+    return logp_N, ent_N, lse_N
+
+
+@_flp_fwd_op.register_fake
+def _(hidden_NH, weight_VH, labels_N, temperature, return_entropy, impl, chunk_bytes, vocab_tile):
+    N = hidden_NH.shape[0]
+    dt = _acc_dtype(hidden_NH)
+    return hidden_NH.new_empty(N, dtype=dt), hidden_NH.new_empty(N if return_entropy else 0, dtype=dt), \
+        hidden_NH.new_empty(N, dtype=dt)
+
+
+@torch.library.custom_op("ifrl::fused_linear_logprobs_bwd", mutates_args=())
+def _flp_bwd_op(
+    hidden_NH: torch.Tensor, weight_VH: torch.Tensor, labels_N: torch.Tensor, lse_N: torch.Tensor,
+    ent_N: torch.Tensor, g_N: torch.Tensor, ge_N: torch.Tensor, temperature: float, impl: str, chunk_bytes: int,
+    vocab_tile: int, has_ge: bool, need_h: bool, need_w: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """-> (dL/dhidden, dL/dweight) in the inputs' dtypes; an empty tensor for one not needed."""
+    N, V = hidden_NH.shape[0], weight_VH.shape[0]
+    rows, vt = _tile_shape(N, V, chunk_bytes, vocab_tile or None)
+    fn = _triton_backward if impl == "triton" else _torch_backward
+    if impl == "triton":
+        hidden_NH, weight_VH, labels_N = hidden_NH.contiguous(), weight_VH.contiguous(), labels_N.contiguous()
+    grad_h, grad_w = fn(hidden_NH, weight_VH, labels_N, lse_N, ent_N if has_ge else None, g_N,
+                        ge_N if has_ge else None, 1.0 / temperature, rows, vt, need_h, need_w)
+    grad_h = grad_h.to(hidden_NH.dtype) if need_h else hidden_NH.new_empty(0)
+    grad_w = grad_w.to(weight_VH.dtype) if need_w else weight_VH.new_empty(0)
+    return grad_h, grad_w
+
+
+@_flp_bwd_op.register_fake
+def _(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, temperature, impl, chunk_bytes, vocab_tile, has_ge,
+      need_h, need_w):
+    return (torch.empty_like(hidden_NH) if need_h else hidden_NH.new_empty(0),
+            torch.empty_like(weight_VH) if need_w else weight_VH.new_empty(0))
+
+
+def _flp_setup_context(ctx, inputs, output):
+    hidden_NH, weight_VH, labels_N, temperature, return_entropy, impl, chunk_bytes, vocab_tile = inputs
+    _, ent_N, lse_N = output
+    ctx.save_for_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N)
+    ctx.cfg = (temperature, return_entropy, impl, chunk_bytes, vocab_tile)
+
+
+def _flp_backward(ctx, g_N, ge_N, _g_lse):
+    hidden_NH, weight_VH, labels_N, lse_N, ent_N = ctx.saved_tensors
+    temperature, return_entropy, impl, chunk_bytes, vocab_tile = ctx.cfg
+    if g_N is None:
+        g_N = torch.zeros_like(lse_N)
+    has_ge = bool(return_entropy) and ge_N is not None
+    need_h, need_w = ctx.needs_input_grad[0], ctx.needs_input_grad[1]
+    grad_h, grad_w = torch.ops.ifrl.fused_linear_logprobs_bwd(
+        hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N if has_ge else g_N, temperature, impl, chunk_bytes,
+        vocab_tile, has_ge, need_h, need_w,
+    )
+    return grad_h if need_h else None, grad_w if need_w else None, None, None, None, None, None, None
+
+
+_flp_fwd_op.register_autograd(_flp_backward, setup_context=_flp_setup_context)
 
 
 def fused_linear_logprobs(
@@ -440,6 +484,8 @@ def fused_linear_logprobs(
         return fused_linear_logprobs_reference(hidden_NH, weight_VH, labels_N, temperature, return_entropy)
     if which == "triton" and hidden_NH.dtype == torch.float64:
         raise ValueError("fused_linear_logprobs: the Triton path takes fp32/bf16/fp16, not float64; use impl='torch'")
-    return _FusedLinearLogprobs.apply(
-        hidden_NH, weight_VH, labels_N, float(temperature), bool(return_entropy), which, int(chunk_bytes), vocab_tile
+    logp_N, ent_N, _ = torch.ops.ifrl.fused_linear_logprobs_fwd(
+        hidden_NH, weight_VH, labels_N, float(temperature), bool(return_entropy), which, int(chunk_bytes),
+        int(vocab_tile or 0),
     )
+    return (logp_N, ent_N) if return_entropy else logp_N

@@ -182,3 +182,26 @@ def test_torch_path_never_materialises_logits(return_entropy):
     with _LargestTensor() as naive:
         fused_linear_logprobs(hidden, weight, labels, impl="reference").sum().backward()
     assert naive.largest >= N * V  # the oracle does materialise them: the check can tell
+
+
+def test_frozen_head_gets_no_weight_gradient(impl):
+    hidden, weight, labels = _inputs(21, 16, 45)
+    h = hidden.clone().requires_grad_()
+    fused_linear_logprobs(h, weight, labels, impl=impl).sum().backward()
+    hd = hidden.double().requires_grad_()
+    fused_linear_logprobs_reference(hd, weight.double(), labels).sum().backward()
+    assert weight.grad is None
+    torch.testing.assert_close(h.grad.double(), hd.grad, rtol=1e-5, atol=2e-5)
+
+
+@pytest.mark.parametrize("return_entropy", [False, True])
+def test_opcheck_registered_ops(impl, return_entropy):
+    """torch.library.opcheck: schema, fake (meta) kernels, autograd registration, AOT dispatch."""
+    hidden, weight, labels = _inputs(13, 16, 37)
+    args = (hidden.requires_grad_(), weight.requires_grad_(), labels, 0.9, return_entropy, impl, 4 * 4 * 16, 16)
+    torch.library.opcheck(torch.ops.ifrl.fused_linear_logprobs_fwd.default, args)
+    lse = torch.zeros(13, device=hidden.device)
+    g = torch.randn(13, device=hidden.device)
+    bargs = (hidden.detach(), weight.detach(), labels, lse, lse.clone(), g, g.clone(), 0.9, impl, 4 * 4 * 16, 16,
+             return_entropy, True, True)
+    torch.library.opcheck(torch.ops.ifrl.fused_linear_logprobs_bwd.default, bargs)
