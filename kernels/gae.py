@@ -95,20 +95,24 @@ def reinforce_pp_advantages_reference(rewards_BT, mask_BT, gamma: float = 1.0, w
 
 
 def _torch_scan(r_BT, v_BT, m_BT, gamma, lam):
-    """Vectorised over B, sequential over T (T small kernels: fine for T up to a few thousand)."""
+    """Vectorised over B, sequential over T, on time-major copies so every step reads contiguous rows."""
     B, T = m_BT.shape
-    adv = torch.zeros_like(r_BT)
+    r_TB = r_BT.T.contiguous()
+    v_TB = v_BT.T.contiguous()
+    keep_TB = (m_BT > 0).T.contiguous()
+    adv_TB = torch.zeros(T, B, dtype=r_BT.dtype, device=r_BT.device)
     next_v = torch.zeros(B, dtype=r_BT.dtype, device=r_BT.device)
     last_a = torch.zeros_like(next_v)
-    keep = m_BT > 0
+    a = torch.empty_like(next_v)
+    gl = gamma * lam
     for t in range(T - 1, -1, -1):
-        k = keep[:, t]
-        delta = r_BT[:, t] + gamma * next_v - v_BT[:, t]
-        a = delta + (gamma * lam) * last_a
-        last_a = torch.where(k, a, last_a)
-        next_v = torch.where(k, v_BT[:, t], next_v)
-        adv[:, t] = torch.where(k, a, 0.0)
-    return adv
+        k = keep_TB[t]
+        torch.add(r_TB[t], next_v, alpha=gamma, out=a)
+        a.sub_(v_TB[t]).add_(last_a, alpha=gl)
+        torch.where(k, a, last_a, out=last_a)
+        torch.where(k, v_TB[t], next_v, out=next_v)
+        torch.where(k, a, adv_TB[t], out=adv_TB[t])
+    return adv_TB.T.contiguous()
 
 
 if HAS_TRITON:
