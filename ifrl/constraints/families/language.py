@@ -38,6 +38,6 @@ def response_language(text: str, kw: dict) -> bool:
 
 @fast("language:response_language")
 def _language_batch(texts, kws):
-    from ifrl.constraints.text.langdetect import detect_batch
+    from ifrl.constraints.text.langdetect import is_language_batch
 
-    return [lang is None or lang == kw["language"] for lang, kw in zip(detect_batch(texts), kws)]
+    return is_language_batch(texts, [kw["language"] for kw in kws])

@@ -36,6 +36,8 @@ MAX_TEXT = 10000
 
 NO_FEATURES = -2  # langdetect raises LangDetectException("No features in text.")
 UNKNOWN = -1  # no language above PROB_THRESHOLD ("unknown")
+NOT_TARGET = -3  # target mode: provably not the target language
+CACHE_BITS = 11  # per-text direct-mapped cache in front of the n-gram hash table
 
 _VI_MARKS = re.compile("[\u0300\u0301\u0303\u0309\u0323]")
 
@@ -251,8 +253,13 @@ def _mt_random(mt, pos):
 
 
 @njit(cache=True)
-def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_idx):
-    """Language index for one text (already pre-cleaned), UNKNOWN or NO_FEATURES."""
+def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_idx, cache, target):
+    """Language index for one text (already pre-cleaned), UNKNOWN or NO_FEATURES.
+
+    With ``target >= 0`` only "is it ``target``?" is asked: the trials stop as soon as
+    the answer is decided, because each remaining trial can add at most 1/7 to any
+    language's mean probability. The answer is then ``target`` or NOT_TARGET, the same
+    verdict the full computation gives."""
     # append(): truncate, collapse runs of ' '
     n = 0
     pre = -1
@@ -287,6 +294,8 @@ def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_id
     glen = 1
     capital = False
     ng = 0
+    cache[:, 0] = -1
+    cmask = (1 << CACHE_BITS) - 1
     for i in range(n):
         ch = buf[i]
         if ch < 0x10000:
@@ -320,16 +329,21 @@ def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_id
             if j >= 0:
                 grams_idx[ng] = j
                 ng += 1
-        if glen >= 2:
-            a = g0 if glen == 2 else g1
-            key = (np.int64(a + 1) << np.int64(21)) | np.int64(ch + 1)
-            j = _hash_get(table, key, HASH_BITS)
-            if j >= 0:
-                grams_idx[ng] = j
-                ng += 1
-        if glen >= 3:
-            key = (((np.int64(g0 + 1) << np.int64(21)) | np.int64(g1 + 1)) << np.int64(21)) | np.int64(ch + 1)
-            j = _hash_get(table, key, HASH_BITS)
+        for k in range(2, 4):
+            if glen < k:
+                break
+            if k == 2:
+                a = g0 if glen == 2 else g1
+                key = (np.int64(a + 1) << np.int64(21)) | np.int64(ch + 1)
+            else:
+                key = (((np.int64(g0 + 1) << np.int64(21)) | np.int64(g1 + 1)) << np.int64(21)) | np.int64(ch + 1)
+            cs = np.int64(_slot(key, CACHE_BITS)) & cmask
+            if cache[cs, 0] == key:
+                j = cache[cs, 1]
+            else:
+                j = _hash_get(table, key, HASH_BITS)
+                cache[cs, 0] = key
+                cache[cs, 1] = j
             if j >= 0:
                 grams_idx[ng] = j
                 ng += 1
@@ -384,6 +398,18 @@ def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_id
             i += 1
         for j in range(nl):
             total[j] += p[j] / N_TRIAL
+        if target >= 0:
+            bound = (N_TRIAL - 1 - _t) / N_TRIAL + 1e-9
+            tv = total[target]
+            win = tv > PROB_THRESHOLD
+            for j in range(nl):
+                if j != target:
+                    if total[j] > tv + bound:
+                        return NOT_TARGET
+                    if total[j] + bound >= tv:
+                        win = False
+            if win:
+                return target
     best = UNKNOWN
     best_p = PROB_THRESHOLD
     for j in range(nl):
@@ -394,7 +420,7 @@ def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_id
 
 
 @njit(cache=True, parallel=True)
-def _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0):
+def _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0, targets):
     nt = offsets.shape[0] - 1
     out = np.empty(nt, dtype=np.int64)
     for t in prange(nt):
@@ -403,7 +429,9 @@ def _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0):
         m = min(b - a, MAX_TEXT)
         buf = np.empty(max(m, 1), dtype=np.int32)
         grams_idx = np.empty(max(3 * m, 1), dtype=np.int64)
-        out[t] = _detect_one(cps[a:b], norm, flags, table, unigram, prob, mt0, pos0, buf, grams_idx)
+        cache = np.empty((1 << CACHE_BITS, 2), dtype=np.int64)
+        out[t] = _detect_one(cps[a:b], norm, flags, table, unigram, prob, mt0, pos0, buf, grams_idx, cache,
+                             targets[t])
     return out
 
 
@@ -459,8 +487,7 @@ def _mt_state(seed: int):
     return np.array(st[:624], dtype=np.uint32), int(st[624])
 
 
-def detect_batch(texts: list[str], seed: int = SEED) -> list[str | None]:
-    """``detect_ref`` for many texts at once (numba, parallel over texts)."""
+def _codes(texts: list[str], targets: np.ndarray, seed: int) -> np.ndarray:
     from ifrl.constraints.text.unicode import encode
 
     langs, keys, prob, norm = profiles()
@@ -469,7 +496,32 @@ def detect_batch(texts: list[str], seed: int = SEED) -> list[str | None]:
     cps, offsets = encode(cleaned)
     mt0, pos0 = _mt_state(seed)
     table, unigram = hash_table()
-    codes = _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0)
+    return _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0, targets)
+
+
+def is_language_batch(texts: list[str], languages: list[str], seed: int = SEED) -> list[bool]:
+    """``detect(text) == language`` for each pair, where undetectable text (no n-gram
+    features: langdetect raises) counts as a match, as IFEval's checks do."""
+    if not texts:
+        return []
+    langs = profiles()[0]
+    index = {l: i for i, l in enumerate(langs)}
+    # a language langdetect cannot output is never detected: full detection decides
+    # only the "no features" case, which still passes
+    targets = np.array([index.get(l, -1) for l in languages], dtype=np.int64)
+    codes = _codes(texts, targets, seed)
+    out = []
+    for c, tgt in zip(codes.tolist(), targets.tolist()):
+        out.append(c == NO_FEATURES or (tgt >= 0 and c == tgt))
+    return out
+
+
+def detect_batch(texts: list[str], seed: int = SEED) -> list[str | None]:
+    """``detect_ref`` for many texts at once (numba, parallel over texts)."""
+    if not texts:
+        return []
+    langs = profiles()[0]
+    codes = _codes(texts, np.full(len(texts), -1, dtype=np.int64), seed)
     out: list[str | None] = []
     for c in codes.tolist():
         out.append(None if c == NO_FEATURES else ("unknown" if c == UNKNOWN else langs[c]))

@@ -1,0 +1,92 @@
+"""The fast text utilities against their references and against NLTK / langdetect:
+Punkt sentence spans, Treebank capital-word counts, seeded language detection."""
+
+import random
+
+import pytest
+
+from ifrl.constraints.text import langdetect as L
+from ifrl.constraints.text import punkt, punkt_fast, treebank
+
+EDGE_TEXTS = [
+    "", " ", "\n\n", "...", "?!", "no punctuation at all", "Dr. Smith met Mr. Jones at 5 p.m. today. He left.",
+    "U.S.A. is big. E.g. this. I.B.M. rose 3.5 pct. Sales fell.", 'Hello!!! (Really.) "Yes." Next... ok. . . done',
+    "'Quote.' Then. 3. Four", "a.b.c d. E", "x \u0130stanbul. Now", "end.)Next one.", "A. B. C. d. e.",
+    "He said \u201chi.\u201d Then left.", "1. First\n2. Second\n\nNew para. Here.", "Mr.\n\nSmith. ok?  Yes!",
+    "Windows\r\nline. Ends.\r\n", "Emoji \U0001F600. Next \U0001F600 one!", "I CANNOT GO. DON'T STOP. WE'RE HERE. 'TIS OK.",
+    "D'YE know MORE'N this? A--B A-B AI, (US) \"OK\" A.B.C. IT'S THE CITY'S. X'LL GO", "\u00e9t\u00e9. \u00c9t\u00e9 FORT.",
+]
+
+
+def _fuzz_texts(rows, n, seed):
+    rng = random.Random(seed)
+    out = []
+    for r in rng.sample(rows, n):
+        t = r["response"]
+        op = rng.randrange(6)
+        if op == 0:
+            t = t.upper()
+        elif op == 1:
+            t = t.replace(". ", ".\n", 5)
+        elif op == 2:
+            t = t[: rng.randint(1, max(1, len(t)))]
+        elif op == 3:
+            t = t.replace(" ", "  ").replace("\n", "\r\n")
+        elif op == 4:
+            t = t.swapcase()
+        out.append(t)
+    return out
+
+
+@pytest.fixture(scope="module")
+def texts(ifeval_rows):
+    return [r["response"] for r in ifeval_rows] + EDGE_TEXTS + _fuzz_texts(ifeval_rows, 300, 7)
+
+
+def test_punkt_numba_equals_reference(texts):
+    assert punkt_fast.sentence_spans_batch(texts) == [punkt.sentence_spans_ref(t) for t in texts]
+    assert punkt_fast.count_sentences_batch(texts).tolist() == [punkt.count_sentences_ref(t) for t in texts]
+
+
+def test_punkt_reference_equals_nltk(texts, official):
+    from nltk.tokenize import PunktTokenizer
+
+    tok = PunktTokenizer("english")
+    assert [punkt.sentence_spans_ref(t) for t in texts] == [list(tok.span_tokenize(t)) for t in texts]
+
+
+def test_capital_counts_equal_nltk_word_tokenize(texts, official):
+    import nltk
+
+    spans = punkt_fast.sentence_spans_batch(texts)
+    for t, sp in zip(texts, spans):
+        want = sum(1 for w in nltk.word_tokenize(t) if w.isupper())
+        assert treebank.capital_count_fast(t, sp) == want, t[:200]
+    for t in texts[::3]:
+        assert treebank.capital_count_ref(t) == sum(1 for w in nltk.word_tokenize(t) if w.isupper()), t[:200]
+
+
+def test_langdetect_numba_and_reference_equal_langdetect(texts, official):
+    import langdetect
+
+    sample = texts[::3] + EDGE_TEXTS + ["Das ist ein Haus.", "\u3053\u308c\u306f\u65e5\u672c\u8a9e\u3067\u3059",
+                                       "\u041f\u0440\u0438\u0432\u0435\u0442 \u043c\u0438\u0440", "http://x.org a@b.com ok"]
+    want = []
+    for t in sample:
+        try:
+            want.append(langdetect.detect(t))
+        except langdetect.LangDetectException:
+            want.append(None)
+    assert L.detect_batch(sample) == want
+    assert [L.detect_ref(t) for t in sample[::4]] == want[::4]
+    langs = ["en", "de", "ja", "xx"]
+    targets = [langs[i % 4] for i in range(len(sample))]
+    assert L.is_language_batch(sample, targets) == [w is None or w == g for w, g in zip(want, targets)]
+
+
+def test_langdetect_constants_match_package():
+    from langdetect.detector import Detector
+
+    assert (L.ALPHA, L.ALPHA_WIDTH, L.ITERATION_LIMIT, L.PROB_THRESHOLD, L.CONV_THRESHOLD, L.BASE_FREQ) == (
+        Detector.ALPHA_DEFAULT, Detector.ALPHA_WIDTH, Detector.ITERATION_LIMIT, Detector.PROB_THRESHOLD,
+        Detector.CONV_THRESHOLD, Detector.BASE_FREQ)
