@@ -12,6 +12,17 @@ from numba import njit, prange
 from ifrl.constraints.text.unicode import encode, tables
 
 
+def _pack(w: str) -> int:
+    v = 0
+    for ch in w:
+        v = v * 128 + ord(ch)
+    return v
+
+
+_W_GIMME, _W_GONNA, _W_GOTTA, _W_LEMME, _W_WANNA, _W_CANNOT = (
+    _pack("gimme"), _pack("gonna"), _pack("gotta"), _pack("lemme"), _pack("wanna"), _pack("cannot"))
+
+
 @njit(cache=True, parallel=True)
 def _count_words(cps, offsets, flags):
     # len(re.findall(r"\w+", text)): maximal runs of word characters
@@ -75,3 +86,191 @@ def count_bullets(texts: list[str]) -> np.ndarray:
     flags, _ = tables()
     cps, off = encode(texts)
     return _count_bullets(cps, off, flags)
+
+
+@njit(cache=True, inline="always")
+def _is_letter(c):
+    return (65 <= c <= 90) or (97 <= c <= 122)
+
+
+@njit(cache=True, inline="always")
+def _is_w(c):
+    return _is_letter(c) or (48 <= c <= 57) or c == 95
+
+
+@njit(cache=True)
+def _fused(cps, s, e):
+    """Does a word-character run of cps[s:e] spell a fused word (cannot, gonna, ...)?"""
+    i = s
+    while i < e:
+        if not _is_w(cps[i]):
+            i += 1
+            continue
+        j = i
+        while j < e and _is_w(cps[j]):
+            j += 1
+        L = j - i
+        if L == 5 or L == 6:
+            w = 0
+            for k in range(i, j):
+                c = cps[k]
+                if 65 <= c <= 90:
+                    c += 32
+                w = w * 128 + c
+            # "gimme" "gonna" "gotta" "lemme" "wanna" "cannot" packed base 128
+            if w in (_W_GIMME, _W_GONNA, _W_GOTTA, _W_LEMME, _W_WANNA, _W_CANNOT):
+                return True
+        i = j
+    return False
+
+
+@njit(cache=True)
+def _chunk_capitals(cps, s, e, flags):
+    """All-capital Treebank tokens of the chunk cps[s:e] (no whitespace inside), or -1
+    when only the full rules can tell. Mirrors ``treebank._chunk_capitals``."""
+    has_upper = False
+    ascii_ = True
+    for k in range(s, e):
+        c = cps[k]
+        if c >= 128:
+            ascii_ = False
+        if flags[c] & 4:
+            has_upper = True
+    if not has_upper:
+        return 0
+    if not ascii_:
+        return -1
+    f = -1
+    last = -1
+    for k in range(s, e):
+        if _is_letter(cps[k]):
+            if f < 0:
+                f = k
+            last = k
+    # simple: letters joined by word characters or a lone '-' / '.'
+    simple = True
+    for k in range(f, last):
+        c = cps[k]
+        if c == 45 or c == 46:
+            d = cps[k + 1]
+            if d == 45 or d == 46:
+                simple = False
+                break
+        elif not _is_w(c):
+            simple = False
+            break
+    if simple:
+        if _fused(cps, s, e):
+            return -1
+        for k in range(f, last + 1):
+            if 97 <= cps[k] <= 122:
+                return 0
+        return 1
+    # clitic: letters ' letters, at the end of the chunk
+    if not _is_letter(cps[e - 1]):
+        return -1
+    ap = -1
+    for k in range(f, e):
+        c = cps[k]
+        if c == 39:
+            if ap >= 0:
+                return -1
+            ap = k
+        elif not _is_letter(c):
+            return -1
+    if ap < 0 or ap == f or ap == e - 1:
+        return -1
+    la = ap - f
+    lb = e - ap - 1
+    # fused words with an apostrophe (d'ye, more'n) or before it
+    if _fused(cps, f, ap):
+        return -1
+    a0 = cps[f] | 32
+    if la == 1 and a0 == 100 and lb == 2 and (cps[ap + 1] | 32) == 121 and (cps[ap + 2] | 32) == 101:
+        return -1
+    if la == 4 and lb == 1 and (cps[ap + 1] | 32) == 110:
+        if (cps[f] | 32) == 109 and (cps[f + 1] | 32) == 111 and (cps[f + 2] | 32) == 114 and (cps[f + 3] | 32) == 101:
+            return -1
+    a_up = True
+    for k in range(f, ap):
+        if 97 <= cps[k] <= 122:
+            a_up = False
+    b_up = True
+    for k in range(ap + 1, e):
+        if 97 <= cps[k] <= 122:
+            b_up = False
+    b0 = cps[ap + 1]
+    clitic = False
+    if lb == 1 and (b0 == 115 or b0 == 83 or b0 == 109 or b0 == 77 or b0 == 100 or b0 == 68):
+        clitic = True
+    elif lb == 2:
+        b1 = cps[ap + 2]
+        if (b0 == 108 and b1 == 108) or (b0 == 76 and b1 == 76) or (b0 == 114 and b1 == 101) or \
+                (b0 == 82 and b1 == 69) or (b0 == 118 and b1 == 101) or (b0 == 86 and b1 == 69):
+            clitic = True
+    if clitic:
+        return (1 if a_up else 0) + (1 if b_up else 0)
+    if lb == 1 and ((cps[ap - 1] == 110 and b0 == 116) or (cps[ap - 1] == 78 and b0 == 84)):
+        head_up = la > 1
+        for k in range(f, ap - 1):
+            if 97 <= cps[k] <= 122:
+                head_up = False
+        return (1 if head_up else 0) + (1 if b0 == 84 else 0)
+    return 1 if (a_up and b_up) else 0
+
+
+@njit(cache=True, parallel=True)
+def _capital_sentences(cps, offsets, spans, span_off, flags, out):
+    # out[k]: capital tokens of sentence k, or -1 when it needs the full rules
+    nt = offsets.shape[0] - 1
+    for t in prange(nt):
+        base = offsets[t]
+        n = offsets[t + 1] - base
+        for k in range(span_off[t], span_off[t + 1]):
+            a = spans[k, 0]
+            b = spans[k, 1]
+            cnt = 0
+            i = a
+            while i < b:
+                if flags[cps[base + i]] & 2:
+                    i += 1
+                    continue
+                j = i
+                while j < b and (flags[cps[base + j]] & 2) == 0:
+                    j += 1
+                crosses = (i == a and a > 0 and (flags[cps[base + a - 1]] & 2) == 0) or \
+                          (j == b and b < n and (flags[cps[base + b]] & 2) == 0)
+                c = _chunk_capitals(cps, base + i, base + j, flags)
+                if c != 0 and crosses:
+                    c = -1
+                if c < 0:
+                    cnt = -1
+                    break
+                cnt += c
+                i = j
+            out[k] = cnt
+
+
+def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list[int]:
+    """All-capital ``word_tokenize`` tokens per text, given its Punkt spans."""
+    from ifrl.constraints.text.treebank import treebank_tokens
+
+    flags, _ = tables()
+    cps, off = encode(texts)
+    span_off = np.zeros(len(texts) + 1, dtype=np.int64)
+    np.cumsum([len(s) for s in spans], out=span_off[1:])
+    flat = np.array([p for s in spans for p in s], dtype=np.int64).reshape(-1, 2)
+    per = np.empty(flat.shape[0], dtype=np.int64)
+    if flat.shape[0]:
+        _capital_sentences(cps, off, flat, span_off, flags, per)
+    out = []
+    for t, text in enumerate(texts):
+        n = 0
+        for k in range(span_off[t], span_off[t + 1]):
+            c = int(per[k])
+            if c < 0:
+                a, b = spans[t][k - span_off[t]]
+                c = sum(1 for w in treebank_tokens(text[a:b]) if w.isupper())
+            n += c
+        out.append(n)
+    return out

@@ -90,3 +90,14 @@ def test_langdetect_constants_match_package():
     assert (L.ALPHA, L.ALPHA_WIDTH, L.ITERATION_LIMIT, L.PROB_THRESHOLD, L.CONV_THRESHOLD, L.BASE_FREQ) == (
         Detector.ALPHA_DEFAULT, Detector.ALPHA_WIDTH, Detector.ITERATION_LIMIT, Detector.PROB_THRESHOLD,
         Detector.CONV_THRESHOLD, Detector.BASE_FREQ)
+
+
+def test_capital_numba_kernel_equals_nltk(texts, official):
+    import nltk
+
+    from ifrl.constraints.engine_kernels import capital_counts
+
+    extra = ["x \u00c9T\u00c9 FORT. \u201cHELLO\u201d WORLD\u2019S", "A\u2014B C\u2013D", "I'm here. WE'RE", "GONNA WANNA go"]
+    sample = texts + EDGE_TEXTS + extra
+    got = capital_counts(sample, punkt_fast.sentence_spans_batch(sample))
+    assert got == [sum(1 for w in nltk.word_tokenize(t) if w.isupper()) for t in sample]

@@ -20,8 +20,8 @@ def capital_word_frequency(text: str, kw: dict) -> bool:
 
 @fast("change_case:capital_word_frequency")
 def _capital_batch(texts, kws):
+    from ifrl.constraints.engine_kernels import capital_counts
     from ifrl.constraints.text.punkt_fast import sentence_spans_batch
-    from ifrl.constraints.text.treebank import capital_count_fast
 
     out = [False] * len(texts)
     todo = []
@@ -30,9 +30,9 @@ def _capital_batch(texts, kws):
             out[i] = compare(0, kw["capital_relation"], kw["capital_frequency"])
         else:
             todo.append(i)
-    spans = sentence_spans_batch([texts[i] for i in todo])
-    for i, sp in zip(todo, spans):
-        out[i] = compare(capital_count_fast(texts[i], sp), kws[i]["capital_relation"], kws[i]["capital_frequency"])
+    sub = [texts[i] for i in todo]
+    for i, c in zip(todo, capital_counts(sub, sentence_spans_batch(sub))):
+        out[i] = compare(c, kws[i]["capital_relation"], kws[i]["capital_frequency"])
     return out
 
 
