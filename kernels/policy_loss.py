@@ -125,7 +125,7 @@ def policy_loss_reference(
 # ----------------------------------------------------------------------------- torch path
 
 
-def _torch_fused(lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, kl_coef):
+def _torch_fused(lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, kl_coef, want_grad=True):
     """Forward values and d loss / d logp in one pass of elementwise ops (no autograd graph)."""
     if adv.dim() == 1:
         adv = adv[:, None]
@@ -136,13 +136,13 @@ def _torch_fused(lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, 
     pg2 = -adv * torch.clamp(ratio, 1.0 - clip_low, 1.0 + clip_high)
     unclipped = pg1 >= pg2
     pg = torch.where(unclipped, pg1, pg2)
-    dpg = torch.where(unclipped & in_ratio, pg1, 0.0)  # d(-A * r)/dlogp = -A * r
+    dpg = torch.where(unclipped & in_ratio, pg1, 0.0) if want_grad else None  # d(-A * r)/dlogp = -A * r
     w = m * row_w[:, None]
     if kl is None:
         kl_t = torch.zeros_like(lp)
         dkl = kl_t
     elif kl == "k1":
-        kl_t, dkl = lp - ref, torch.ones_like(lp)
+        kl_t, dkl = lp - ref, 1.0
     elif kl == "k2":
         kl_t = 0.5 * (lp - ref) ** 2
         dkl = lp - ref
@@ -151,10 +151,10 @@ def _torch_fused(lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, 
         e = torch.exp(d)
         raw = e - d - 1.0
         kl_t = torch.clamp(raw, -K3_CLAMP, K3_CLAMP)
-        dkl = torch.where((raw >= -K3_CLAMP) & (raw <= K3_CLAMP), 1.0 - e, 0.0)
+        dkl = torch.where((raw >= -K3_CLAMP) & (raw <= K3_CLAMP), 1.0 - e, 0.0) if want_grad else None
     pg_loss = (w * pg).sum()
     kl_val = (w * kl_t).sum()
-    grad = w * (dpg + kl_coef * dkl)
+    grad = w * (dpg + kl_coef * dkl) if want_grad else None
     clipfrac = ((pg2 > pg1).to(lp.dtype) * m).sum() * inv_tok
     approx_kl = (-diff * m).sum() * inv_tok
     return pg_loss + kl_coef * kl_val, pg_loss, kl_val, clipfrac, approx_kl, grad
@@ -184,7 +184,7 @@ if HAS_TRITON:
         lp_ptr, old_ptr, ref_ptr, adv_ptr, m_ptr, roww_ptr, grad_ptr, part_ptr,
         n_tok, T, clip_low, clip_high, kl_coef,
         KL: tl.constexpr, BLOCK: tl.constexpr, RCLAMP: tl.constexpr, KCLAMP: tl.constexpr,
-        ADV_PER_SEQ: tl.constexpr,
+        ADV_PER_SEQ: tl.constexpr, WANT_GRAD: tl.constexpr,
     ):
         pid = tl.program_id(0)
         offs = pid.to(tl.int64) * BLOCK + tl.arange(0, BLOCK)
@@ -222,7 +222,8 @@ if HAS_TRITON:
                 raw = e - d - 1.0
                 kl_t = tl.minimum(tl.maximum(raw, -KCLAMP), KCLAMP)
                 dkl = tl.where((raw >= -KCLAMP) & (raw <= KCLAMP), 1.0 - e, 0.0)
-        tl.store(grad_ptr + offs, w * (dpg + kl_coef * dkl), mask=ok)
+        if WANT_GRAD:
+            tl.store(grad_ptr + offs, w * (dpg + kl_coef * dkl), mask=ok)
         # Per-block partial sums, reduced by torch afterwards: deterministic, no atomics.
         base = part_ptr + pid * 4
         tl.store(base + 0, tl.sum(w * pg, axis=0))
@@ -231,10 +232,10 @@ if HAS_TRITON:
         tl.store(base + 3, tl.sum(-diff * m, axis=0))
 
 
-def _triton_fused(lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, kl_coef):
+def _triton_fused(lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, kl_coef, want_grad=True):
     B, T = lp.shape
     n = B * T
-    grad = torch.empty(B, T, dtype=torch.float32, device=lp.device)
+    grad = torch.empty(B, T, dtype=torch.float32, device=lp.device) if want_grad else lp
     block = 1024
     nblocks = triton.cdiv(n, block) if n else 0
     part = torch.zeros(max(nblocks, 1), 4, dtype=torch.float32, device=lp.device)
@@ -244,11 +245,12 @@ def _triton_fused(lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl,
             m.contiguous(), row_w.to(torch.float32).contiguous(), grad, part,
             n, T, float(clip_low), float(clip_high), float(kl_coef),
             KL=KL_KINDS.index(kl) + 1 if kl is not None else 0, BLOCK=block, RCLAMP=RATIO_CLAMP, KCLAMP=K3_CLAMP,
-            ADV_PER_SEQ=adv.dim() == 1,
+            ADV_PER_SEQ=adv.dim() == 1, WANT_GRAD=want_grad,
         )
     sums = part.sum(0)
     pg_loss, kl_val = sums[0], sums[1]
-    return pg_loss + kl_coef * kl_val, pg_loss, kl_val, sums[2] * inv_tok, sums[3] * inv_tok, grad
+    return pg_loss + kl_coef * kl_val, pg_loss, kl_val, sums[2] * inv_tok, sums[3] * inv_tok, (
+        grad if want_grad else None)
 
 
 # ----------------------------------------------------------------------------- autograd
@@ -256,10 +258,11 @@ def _triton_fused(lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl,
 
 class _PolicyLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, kl_coef, impl):
+    def forward(ctx, lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, kl_coef, impl, want_grad):
         fn = {"triton": _triton_fused, "compile": _compiled_fused}.get(impl, _torch_fused)
+        # Under no_grad (or a frozen logp) the per-token gradient is not computed at all.
         loss, pg_loss, kl_val, clipfrac, approx_kl, grad = fn(
-            lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, kl_coef
+            lp, old, ref, adv, m, row_w, inv_tok, clip_low, clip_high, kl, kl_coef, want_grad
         )
         ctx.save_for_backward(grad)
         ctx.mark_non_differentiable(pg_loss, kl_val, clipfrac, approx_kl)
@@ -268,7 +271,7 @@ class _PolicyLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g_loss, *_):
         (grad,) = ctx.saved_tensors
-        return (g_loss * grad,) + (None,) * 11
+        return (g_loss * grad,) + (None,) * 12
 
 
 def policy_loss(
@@ -309,6 +312,6 @@ def policy_loss(
     ref = ref_logp.detach().to(dt) if ref_logp is not None else None
     loss, pg_loss, kl_val, clipfrac, approx_kl = _PolicyLoss.apply(
         logp.to(dt), old_logp.detach().to(dt), ref, advantages.detach().to(dt), m, row_w, inv_tok,
-        float(clip_low), float(clip_high), kl, float(kl_coef), which,
+        float(clip_low), float(clip_high), kl, float(kl_coef), which, torch.is_grad_enabled() and logp.requires_grad,
     )
     return loss, {"pg_loss": pg_loss, "kl": kl_val, "clipfrac": clipfrac, "approx_kl": approx_kl}

@@ -152,3 +152,13 @@ def test_compiled_path_matches_float64():
         torch.testing.assert_close(got[2].double(), want_b[2], rtol=1e-5, atol=1e-7)
         for k in METRICS:
             torch.testing.assert_close(got[1][k].double(), want_b[1][k], rtol=1e-5, atol=1e-6, msg=k)
+
+
+def test_no_grad_forward_gives_the_same_values(impl):
+    logp, old, ref, adv, mask = _batch(4, 33, seed=9)
+    with_grad = _loss_and_grad(policy_loss, logp, old, ref, adv, mask, kl="k3", kl_coef=0.1, impl=impl)
+    with torch.no_grad():
+        loss, m = policy_loss(logp, old, ref, adv, mask, kl="k3", kl_coef=0.1, impl=impl)
+    assert torch.equal(loss, with_grad[0])
+    for k in METRICS:
+        assert torch.equal(m[k], with_grad[1][k]), k
