@@ -219,6 +219,8 @@ def write_demo_report(run_dir: Path, cfg: DemoConfig, train_cfg, data: dict, met
         f"{a.estimator}, {a.loss_agg}, {a.kl} KL coef {a.kl_coef} to the frozen reference, lr {train_cfg.optim.lr}. "
         f"Reward = fraction of the prompt's constraints met (strict checks). Wall time {timings['total']:.0f} s "
         f"(training {timings['train']:.0f} s).", "",
+        *([f"Training stopped early (SIGTERM) after {len(metrics)} of {train_cfg.steps} configured steps; the "
+           "evaluation uses that checkpoint.", ""] if len(metrics) < train_cfg.steps else []),
         "## Training reward", "",
         f"Mean reward of the first {k} steps **{first:.3f}**, of the last {k} steps **{last:.3f}**.", "",
         "![reward curve](reward_curve.png)", "",

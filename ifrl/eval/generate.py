@@ -34,6 +34,10 @@ def generate_responses(engine, rows: list[dict], *, temperature: float = 0.0, to
     """
     from ifrl.rollout import SamplingParams
 
+    # Batches of similar prompt length waste less compute on left padding; results go back in
+    # the original order. Greedy answers do not depend on the batch a prompt lands in.
+    order = sorted(range(len(rows)), key=lambda i: (len(rows[i].get("prompt", "")), i))
+    rows = [rows[i] for i in order]
     texts: list[str] = []
     lengths: list[int] = []
     t0 = time.perf_counter()
@@ -56,7 +60,10 @@ def generate_responses(engine, rows: list[dict], *, temperature: float = 0.0, to
             done = len(texts)
             rate = done / max(time.perf_counter() - t0, 1e-9)
             print(f"  generated {done}/{len(rows)} ({rate:.2f} prompts/s)", file=sys.stderr, flush=True)
-    return texts, lengths
+    back = [0] * len(order)
+    for pos, i in enumerate(order):
+        back[i] = pos
+    return [texts[back[i]] for i in range(len(order))], [lengths[back[i]] for i in range(len(order))]
 
 
 def _greedy(engine, prompts: list[list[dict]], max_new_tokens: int):
