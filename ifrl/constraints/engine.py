@@ -94,23 +94,22 @@ def verify_batch(
     by_id: dict[str, list] = defaultdict(list)
     for t in tasks:
         by_id[t[2].id].append(t)
-    for iid, group in by_id.items():
+    strict = mode == "strict"
+    for group in by_id.values():
         spec = group[0][2]
         texts: list[str] = []
         kws: list[dict] = []
         owner: list[tuple[int, int]] = []
         for r, j, _, kw in group:
-            for text in texts_of(r):
-                if text.strip():  # blank text fails without being checked
+            for text in ((responses[r],) if strict else texts_of(r)):
+                if text and not text.isspace():  # blank text fails without being checked
                     texts.append(text)
                     kws.append(kw)
                     owner.append((r, j))
         if not texts:
             continue
-        if spec.batch is not None:
-            verdicts = spec.batch(texts, kws)
-        else:
-            verdicts = [bool(spec.check(t, k)) for t, k in zip(texts, kws)]
+        check = spec.check
+        verdicts = spec.batch(texts, kws) if spec.batch is not None else [check(t, k) for t, k in zip(texts, kws)]
         for (r, j), ok in zip(owner, verdicts):
             if ok:
                 out[r][j] = True

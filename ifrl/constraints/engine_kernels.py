@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ifrl.constraints.text.unicode import encode, tables
+from ifrl.constraints.text.unicode import encode, kernel_threads, tables
 
 
 def _pack(w: str) -> int:
@@ -79,13 +79,15 @@ def _count_bullets(cps, offsets, flags):
 def count_words(texts: list[str]) -> np.ndarray:
     flags, _ = tables()
     cps, off = encode(texts)
-    return _count_words(cps, off, flags)
+    with kernel_threads(cps.shape[0]):
+        return _count_words(cps, off, flags)
 
 
 def count_bullets(texts: list[str]) -> np.ndarray:
     flags, _ = tables()
     cps, off = encode(texts)
-    return _count_bullets(cps, off, flags)
+    with kernel_threads(cps.shape[0]):
+        return _count_bullets(cps, off, flags)
 
 
 @njit(cache=True, inline="always")
@@ -262,7 +264,8 @@ def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list
     flat = np.array([p for s in spans for p in s], dtype=np.int64).reshape(-1, 2)
     per = np.empty(flat.shape[0], dtype=np.int64)
     if flat.shape[0]:
-        _capital_sentences(cps, off, flat, span_off, flags, per)
+        with kernel_threads(cps.shape[0]):
+            _capital_sentences(cps, off, flat, span_off, flags, per)
     out = []
     for t, text in enumerate(texts):
         n = 0

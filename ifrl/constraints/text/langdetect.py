@@ -22,7 +22,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
-from ifrl.constraints.text.unicode import UPPER, tables
+from ifrl.constraints.text.unicode import UPPER, kernel_threads, tables
 
 SEED = 0
 N_TRIAL = 7
@@ -496,7 +496,8 @@ def _codes(texts: list[str], targets: np.ndarray, seed: int) -> np.ndarray:
     cps, offsets = encode(cleaned)
     mt0, pos0 = _mt_state(seed)
     table, unigram = hash_table()
-    return _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0, targets)
+    with kernel_threads(cps.shape[0]):
+        return _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0, targets)
 
 
 def is_language_batch(texts: list[str], languages: list[str], seed: int = SEED) -> list[bool]:

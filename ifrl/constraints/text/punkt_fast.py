@@ -18,7 +18,7 @@ from ifrl.constraints.text.punkt import (
     CLOSERS, NON_WORD, NOT_WORD_START, ORTHO_BEG_LC, ORTHO_LC, ORTHO_MID_UC, ORTHO_UC,
     english_model, sentence_spans_ref,
 )
-from ifrl.constraints.text.unicode import encode, tables
+from ifrl.constraints.text.unicode import encode, kernel_threads, tables
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
@@ -439,8 +439,9 @@ def _run(texts: list[str]):
     cps, offsets = encode(texts)
     out = np.empty((cps.shape[0] + len(texts) + 1, 2), dtype=np.int64)
     counts = np.empty(len(texts), dtype=np.int64)
-    _spans_many(cps, offsets, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id,
-                out, counts)
+    with kernel_threads(cps.shape[0]):
+        _spans_many(cps, offsets, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id,
+                    out, counts)
     return offsets, out, counts
 
 

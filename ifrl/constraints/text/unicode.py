@@ -96,3 +96,33 @@ def encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
         raw = joined.encode("utf-32-le", "surrogatepass")
     cps = np.frombuffer(raw, dtype=np.int32)  # code points < 0x110000 fit; read-only view
     return cps, offsets
+
+
+# Below this many code points a batch runs on one thread: starting an OpenMP parallel
+# region (and its spinning workers) costs more than the work itself.
+PARALLEL_MIN_CODEPOINTS = 1_000_000
+
+
+class kernel_threads:
+    """Context manager: single-threaded numba kernels for small batches."""
+
+    def __init__(self, n_codepoints: int):
+        self.small = n_codepoints < PARALLEL_MIN_CODEPOINTS
+        self.prev = None
+
+    def __enter__(self):
+        if self.small:
+            import numba
+
+            prev = numba.get_num_threads()
+            if prev != 1:
+                self.prev = prev
+                numba.set_num_threads(1)
+        return self
+
+    def __exit__(self, *exc):
+        if self.prev is not None:
+            import numba
+
+            numba.set_num_threads(self.prev)
+        return False
