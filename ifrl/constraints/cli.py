@@ -15,17 +15,34 @@ import sys
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--input", required=True, help="IFEval-format JSONL (rows with prompt, instruction_id_list, kwargs)")
-    p.add_argument("--output", required=True, help="where to write the rows with verdicts (JSONL)")
+    p.add_argument("--input", help="IFEval-format JSONL (rows with prompt, instruction_id_list, kwargs)")
+    p.add_argument("--output", help="where to write the rows with verdicts (JSONL)")
+    p.add_argument("--list", action="store_true", help="list the rule-checkable instruction ids and their kwargs, then exit")
     p.add_argument("--mode", choices=("strict", "loose"), default="strict", help="IFEval strict or loose verdicts")
     p.add_argument("--responses", default=None, help="optional JSONL of {prompt, response} joined to --input by prompt")
     p.add_argument("--summary-json", default=None, help="also write the accuracy summary as JSON here")
+
+
+def _list_ids() -> int:
+    from ifrl.constraints.registry import registry
+
+    for iid, spec in sorted(registry().items()):
+        kws = ", ".join(f"{k.name}:{k.kind}" + ("" if k.required else "?") for k in spec.kwargs) or "-"
+        print(f"{iid:<45} {kws}")
+    print("soft ids (scored by the reward model): soft, soft_content:*, situation:*, style:open_ended")
+    return 0
 
 
 def run(args) -> int:
     from ifrl.constraints.engine import verify_batch
     from ifrl.constraints.io import load_ifeval
     from ifrl.constraints.report import format_table, summarize
+
+    if args.list:
+        return _list_ids()
+    if not args.input or not args.output:
+        print("ifrl verify: error: --input and --output are required (or use --list)", file=sys.stderr)
+        return 2
 
     try:
         rows = load_ifeval(args.input, args.responses)

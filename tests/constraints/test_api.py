@@ -123,3 +123,11 @@ def test_cli_responses_file(tmp_path):
                         "--output", str(out), "--mode", "loose"], capture_output=True, text=True)
     assert p.returncode == 0, p.stderr
     assert json.loads(out.read_text())["follow_all_instructions"] is True
+
+
+def test_cli_list_ids():
+    p = subprocess.run([sys.executable, "-m", "ifrl", "verify", "--list"], capture_output=True, text=True)
+    assert p.returncode == 0, p.stderr
+    assert "punctuation:no_comma" in p.stdout and "light_choice" in p.stdout and "soft_content:*" in p.stdout
+    p = subprocess.run([sys.executable, "-m", "ifrl", "verify"], capture_output=True, text=True)
+    assert p.returncode == 2 and "--input and --output are required" in p.stderr
