@@ -253,7 +253,8 @@ def _mt_random(mt, pos):
 
 
 @njit(cache=True)
-def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_idx, cache, target):
+def _detect_one(cps, norm, flags, table, unigram, code, dense2, dense3, prob, mt0, pos0, buf, grams_idx, cache,
+                target):
     """Language index for one text (already pre-cleaned), UNKNOWN or NO_FEATURES.
 
     With ``target >= 0`` only "is it ``target``?" is asked: the trials stop as soon as
@@ -329,6 +330,21 @@ def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_id
             if j >= 0:
                 grams_idx[ng] = j
                 ng += 1
+        # ASCII windows: dense tables (normalised ASCII is letters and spaces only)
+        if ch < 128 and (glen < 2 or (g0 if glen == 2 else g1) < 128) and (glen < 3 or g0 < 128):
+            cc = code[ch]
+            if glen >= 2:
+                cb = code[g0 if glen == 2 else g1]
+                j = dense2[cb * N_SYM + cc]
+                if j >= 0:
+                    grams_idx[ng] = j
+                    ng += 1
+            if glen >= 3:
+                j = dense3[(code[g0] * N_SYM + code[g1]) * N_SYM + cc]
+                if j >= 0:
+                    grams_idx[ng] = j
+                    ng += 1
+            continue
         for k in range(2, 4):
             if glen < k:
                 break
@@ -420,7 +436,7 @@ def _detect_one(cps, norm, flags, table, unigram, prob, mt0, pos0, buf, grams_id
 
 
 @njit(cache=True, parallel=True)
-def _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0, targets):
+def _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, prob, mt0, pos0, targets):
     nt = offsets.shape[0] - 1
     out = np.empty(nt, dtype=np.int64)
     for t in prange(nt):
@@ -430,8 +446,8 @@ def _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0, tar
         buf = np.empty(max(m, 1), dtype=np.int32)
         grams_idx = np.empty(max(3 * m, 1), dtype=np.int64)
         cache = np.empty((1 << CACHE_BITS, 2), dtype=np.int64)
-        out[t] = _detect_one(cps[a:b], norm, flags, table, unigram, prob, mt0, pos0, buf, grams_idx, cache,
-                             targets[t])
+        out[t] = _detect_one(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, prob, mt0, pos0, buf,
+                             grams_idx, cache, targets[t])
     return out
 
 
@@ -475,10 +491,42 @@ def _hash_get(table, key, bits):
         s = (s + 1) & mask
 
 
+# After normalisation ASCII text holds only letters and spaces: 53 symbols, so every
+# ASCII 2-/3-gram has a slot in a dense table small enough to stay in cache.
+N_SYM = 53
+
+
+@njit(cache=True)
+def _build_dense(keys):
+    code = np.full(128, -1, dtype=np.int64)
+    code[32] = 0
+    for c in range(65, 91):
+        code[c] = c - 64
+    for c in range(97, 123):
+        code[c] = c - 70
+    dense2 = np.full(N_SYM * N_SYM, -1, dtype=np.int32)
+    dense3 = np.full(N_SYM * N_SYM * N_SYM, -1, dtype=np.int32)
+    for j in range(keys.shape[0]):
+        key = keys[j]
+        c3 = (key & 0x1FFFFF) - 1
+        c2 = ((key >> 21) & 0x1FFFFF) - 1
+        c1 = ((key >> 42) & 0x1FFFFF) - 1
+        if key >> 21 == 0:
+            continue  # 1-gram: handled by the unigram table
+        if key >> 42 == 0:
+            if c2 < 128 and c3 < 128 and code[c2] >= 0 and code[c3] >= 0:
+                dense2[code[c2] * N_SYM + code[c3]] = j
+        elif c1 < 128 and c2 < 128 and c3 < 128 and code[c1] >= 0 and code[c2] >= 0 and code[c3] >= 0:
+            dense3[(code[c1] * N_SYM + code[c2]) * N_SYM + code[c3]] = j
+    return code, dense2, dense3
+
+
 @lru_cache(maxsize=None)
 def hash_table():
     keys = profiles()[1]
-    return _build_hash(keys, HASH_BITS)
+    table, unigram = _build_hash(keys, HASH_BITS)
+    code, dense2, dense3 = _build_dense(keys)
+    return table, unigram, code, dense2, dense3
 
 
 @lru_cache(maxsize=None)
@@ -495,9 +543,10 @@ def _codes(texts: list[str], targets: np.ndarray, seed: int) -> np.ndarray:
     cleaned = [_preclean(t) for t in texts]
     cps, offsets = encode(cleaned)
     mt0, pos0 = _mt_state(seed)
-    table, unigram = hash_table()
+    table, unigram, code, dense2, dense3 = hash_table()
     with kernel_threads(cps.shape[0]):
-        return _detect_many(cps, offsets, norm, flags, table, unigram, prob, mt0, pos0, targets)
+        return _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, prob, mt0, pos0,
+                            targets)
 
 
 def is_language_batch(texts: list[str], languages: list[str], seed: int = SEED) -> list[bool]:
