@@ -67,17 +67,26 @@ def init_distributed(timeout_s: float = 600.0, hsdp_replicas: int = 1) -> DistIn
     return DistInfo(rank, world, local_rank, device, mesh, owns)
 
 
-def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
-    """Sum across ranks in place (gloo needs CPU tensors, nccl device tensors)."""
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(t, op=dist.ReduceOp.SUM)
+def _all_reduce(t: torch.Tensor, op) -> torch.Tensor:
+    if not (dist.is_initialized() and dist.get_world_size() > 1):
+        return t
+    if dist.get_backend() == "nccl" and t.device.type != "cuda":
+        # nccl reduces device tensors only; small metric vectors make the round trip cheap.
+        dev = t.to(torch.device("cuda", torch.cuda.current_device()))
+        dist.all_reduce(dev, op=op)
+        t.copy_(dev.cpu())
+    else:
+        dist.all_reduce(t, op=op)
     return t
+
+
+def all_reduce_sum(t: torch.Tensor) -> torch.Tensor:
+    """Sum across ranks in place (CPU tensors are moved to the GPU and back under nccl)."""
+    return _all_reduce(t, dist.ReduceOp.SUM)
 
 
 def all_reduce_max(t: torch.Tensor) -> torch.Tensor:
-    if dist.is_initialized() and dist.get_world_size() > 1:
-        dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return t
+    return _all_reduce(t, dist.ReduceOp.MAX)
 
 
 def broadcast_object(obj, src: int = 0):

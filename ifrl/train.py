@@ -77,15 +77,9 @@ def _load_rows(cfg):
     from ifrl.data.loaders import load_rows
     from ifrl.reward.compose import check_rows
 
-    try:
-        from ifrl.constraints import known_ids  # noqa: F401
-
-        check_ids = True
-    except ImportError:
-        check_ids = False
     rows = []
     for f in cfg.data.train_files:
-        part = load_rows(f, check_ids=check_ids)
+        part = load_rows(f, check_ids=True)
         check_rows(part, str(f))
         rows.extend(part)
     return rows[:cfg.data.max_rows] if cfg.data.max_rows else rows
@@ -231,7 +225,7 @@ def train(cfg, resume: bool = False) -> Path:
     import yaml
 
     from ifrl import checkpoint as ckpt_lib
-    from ifrl.algo import compute_advantages, kl_penalty, policy_loss, token_weights, value_loss
+    from ifrl.algo import compute_advantages, kl_penalty
     from ifrl.config import to_dict
     from ifrl.dist import all_reduce_max, all_reduce_sum, init_distributed, shutdown
     from ifrl.reward.compose import RewardFn
@@ -293,9 +287,15 @@ def train(cfg, resume: bool = False) -> Path:
         if start_step:
             push_weights()
         stop = {"flag": False}
-        prev = signal.signal(signal.SIGTERM, lambda *_: stop.__setitem__("flag", True)) \
-            if hasattr(signal, "SIGTERM") and _is_main_thread() else None
 
+        def on_sigterm(*_):
+            if stop["flag"]:  # a second SIGTERM (e.g. torchrun tearing down after a peer died): go now
+                raise SystemExit(143)
+            stop["flag"] = True  # finish the step, checkpoint, exit
+
+        prev = signal.signal(signal.SIGTERM, on_sigterm) if _is_main_thread() else None
+
+        tb = _tensorboard(run_dir) if rank == 0 and cfg.logging.tensorboard else None
         pbar = None
         if rank == 0 and cfg.logging.progress_bar and sys.stderr.isatty():
             from tqdm import tqdm
@@ -347,6 +347,8 @@ def train(cfg, resume: bool = False) -> Path:
                                                 values_BR=values_BR, token_kl_BR=token_kl_BR, kl_coef=a.kl_coef)
             # 6. updates -------------------------------------------------------------------------
             t = time.perf_counter()
+            batch = {"old_BR": old_BR, "ref_BR": ref_BR, "adv_BR": adv_BR, "ret_BR": ret_BR, "values_BR": values_BR,
+                     "len_B": len_B}
             acc = torch.zeros(8, dtype=torch.float64)  # loss, kl, clip, entropy, tokens, grad_norm, skipped, vloss
             groups = [list(range(g * n, (g + 1) * n)) for g in range(B // n)]
             for _epoch in range(a.ppo_epochs):
@@ -357,39 +359,17 @@ def train(cfg, resume: bool = False) -> Path:
                                                           float(len(samples))], dtype=torch.float64))
                     g_tok, g_seq = max(counts[0].item(), 1.0), max(counts[1].item(), 1.0)
                     mbs = _padded_micro_batches(prompt_ids, resp_ids, samples, cfg, pad_id)
-                    loss_local = torch.zeros((), dtype=torch.float64)
+                    acc_mb = torch.zeros(6, dtype=torch.float64, device=device)
                     for k, mb in enumerate(mbs):
-                        policy.set_requires_gradient_sync(k == len(mbs) - 1)
-                        sel_T = mb.labels_T >= 0
-                        s_N, p_N = mb.sample_T[sel_T], mb.resp_pos_T[sel_T]
-                        logp_N, ent_N = policy(mb.input_ids_T.to(device), mb.position_ids_T.to(device),
-                                               mb.labels_T.to(device), temperature=cfg.rollout.temperature,
-                                               entropy=True)
-                        logp_N = logp_N.float()
-                        old_N = (old_BR[s_N, p_N].to(device) if old_BR is not None else logp_N.detach())
-                        w_N = token_weights(a.loss_agg, len_B[s_N], g_tok, g_seq).to(device)
-                        loss, m = policy_loss(logp_N, old_N, adv_BR[s_N, p_N].to(device), w_N,
-                                              clip_low=a.clip_low, clip_high=a.clip_high,
-                                              ref_N=None if ref_BR is None else ref_BR[s_N, p_N].to(device),
-                                              kl=a.kl, kl_coef=0.0 if a.kl_in_reward else a.kl_coef)
-                        if _fault("nan_loss", step, rank):
-                            loss = loss * float("nan")
-                        # FSDP averages gradients over ranks; the loss is already globally normalised.
-                        (loss * world).backward()
-                        loss_local += loss.detach().double().cpu()
-                        acc[1] += float(m.get("kl_sum", torch.tensor(0.0)))
-                        acc[2] += float(m["clip_sum"])
-                        acc[3] += float(ent_N.detach().sum()) if ent_N is not None else 0.0
-                        acc[4] += float(m["tokens"])
-                        if critic is not None:
-                            critic.set_requires_gradient_sync(k == len(mbs) - 1)
-                            v_N, _ = critic(mb.input_ids_T.to(device), mb.position_ids_T.to(device), mb.labels_T.to(device))
-                            vl = value_loss(v_N.float(), values_BR[s_N, p_N].to(device), ret_BR[s_N, p_N].to(device),
-                                            w_N, a.value_clip)
-                            (vl * world * a.value_coef).backward()
-                            acc[7] += float(vl.detach())
+                        last_mb = k == len(mbs) - 1
+                        backward_micro_batch(policy, critic, mb, batch, cfg, g_tok, g_seq, world, device, acc_mb,
+                                             grad_sync=last_mb, nan=_fault("nan_loss", step, rank))
+                    acc_mb = acc_mb.cpu()
+                    loss_local = acc_mb[0]
+                    acc[1:5] += acc_mb[1:5]
+                    acc[7] += acc_mb[5]
                     if _fault("hang", step, rank):
-                        time.sleep(cfg.parallel.timeout_s * 3)
+                        time.sleep(cfg.parallel.timeout_s + 20)
                     loss_global = all_reduce_sum(loss_local.clone())
                     gn = _clip(policy, cfg.optim.grad_clip)
                     finite = math.isfinite(float(loss_global)) and math.isfinite(gn)
@@ -448,6 +428,9 @@ def train(cfg, resume: bool = False) -> Path:
                     (pbar.write(line) if pbar else print(line, flush=True))
                 if pbar:
                     pbar.update(1)
+                if tb is not None:
+                    for key, val in metrics.items():
+                        tb.add_scalar(key, val, step)
             # 9. checkpoint ----------------------------------------------------------------------
             stopping = bool(all_reduce_max(torch.tensor([1.0 if stop["flag"] else 0.0])).item())
             last = step == cfg.steps
@@ -469,6 +452,52 @@ def train(cfg, resume: bool = False) -> Path:
         return run_dir
     finally:
         shutdown(info)
+
+
+def backward_micro_batch(policy, critic, mb, batch, cfg, g_tok, g_seq, world, device, acc, grad_sync=True, nan=False):
+    """Forward + backward of one packed micro-batch; adds [loss, kl, clip, entropy, tokens, vloss]
+    sums into ``acc`` (on device: no host sync here). Gradients accumulate in ``.grad``."""
+    import torch
+
+    from ifrl.algo import policy_loss, token_weights, value_loss
+
+    a = cfg.algo
+    policy.set_requires_gradient_sync(grad_sync)
+    sel_T = mb.labels_T >= 0
+    s_N, p_N = mb.sample_T[sel_T], mb.resp_pos_T[sel_T]
+    ids_T, pos_T, lab_T = mb.input_ids_T.to(device), mb.position_ids_T.to(device), mb.labels_T.to(device)
+    logp_N, ent_N = policy(ids_T, pos_T, lab_T, temperature=cfg.rollout.temperature, entropy=True)
+    logp_N = logp_N.float()
+    old_N = batch["old_BR"][s_N, p_N].to(device) if batch["old_BR"] is not None else logp_N.detach()
+    ref_N = None if batch["ref_BR"] is None else batch["ref_BR"][s_N, p_N].to(device)
+    w_N = token_weights(a.loss_agg, batch["len_B"][s_N], g_tok, g_seq).to(device)
+    loss, m = policy_loss(logp_N, old_N, batch["adv_BR"][s_N, p_N].to(device), w_N, clip_low=a.clip_low,
+                          clip_high=a.clip_high, ref_N=ref_N, kl=a.kl, kl_coef=0.0 if a.kl_in_reward else a.kl_coef)
+    if nan:  # fault injection for the skip-on-all-ranks test
+        loss = loss * float("nan")
+    # FSDP averages gradients over ranks; the loss is already normalised by global counts.
+    (loss * world).backward()
+    zero = torch.zeros((), device=device)
+    vl = zero
+    if critic is not None:
+        critic.set_requires_gradient_sync(grad_sync)
+        v_N, _ = critic(ids_T, pos_T, lab_T)
+        vl = value_loss(v_N.float(), batch["values_BR"][s_N, p_N].to(device), batch["ret_BR"][s_N, p_N].to(device),
+                        w_N, a.value_clip)
+        (vl * world * a.value_coef).backward()
+    acc += torch.stack([loss.detach(), m.get("kl_sum", zero), m["clip_sum"].to(device),
+                        ent_N.detach().sum() if ent_N is not None else zero, m["tokens"].to(device),
+                        vl.detach()]).double()
+
+
+def _tensorboard(run_dir: Path):
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError:
+        log.warning("logging.tensorboard=true but tensorboard is not installed (pip install tensorboard); "
+                    "metrics.jsonl is still written")
+        return None
+    return SummaryWriter(str(run_dir / "tensorboard"))
 
 
 def _is_main_thread() -> bool:

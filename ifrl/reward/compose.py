@@ -1,8 +1,8 @@
 """Compose the RL reward of a response from its row's constraints.
 
-R = scale * mean_k r_k over the row's instruction ids, with r_k = 1[rule check passes] for hard
-ids (``ifrl.constraints.verify_batch``), answer matching for ``light`` (last ``\\boxed{}`` equals
-the answer) and ``light_choice`` (boxed letter equals the answer letter). Soft ids need the
+R = scale * mean_k r_k over the row's instruction ids, with r_k = 1[check passes] from
+``ifrl.constraints.verify_batch``: IFEval rule checks for hard ids, answer matching for ``light``
+(last ``\\boxed{}`` equals the answer) and ``light_choice`` (boxed letter). Soft ids need the
 reward model; until it exists a run with soft ids fails at start (``check_rows``).
 
 With ``reasoning_delimiter`` set (the seed's reasoning models: ``"</think>\\n\\n"``) only the text
@@ -15,70 +15,34 @@ the run goes on.
 from __future__ import annotations
 
 import logging
-import re
 
 from ifrl.config import RewardConfig
 
 log = logging.getLogger("ifrl.reward")
 
-MATH_IDS = ("light", "light_choice")
-
-
 def _is_soft(iid: str) -> bool:
-    try:
-        from ifrl.constraints import is_soft
-    except ImportError:
-        is_soft = None
-    if is_soft is not None:
-        return bool(is_soft(iid))
-    else:
-        from ifrl.data.loaders import SEED_SOFT_IDS
+    from ifrl.constraints import is_soft
 
-        return iid in SEED_SOFT_IDS or iid.startswith("soft")
+    return bool(is_soft(iid))
 
 
 def check_rows(rows: list[dict], source: str = "data") -> None:
-    """Fail fast on rows the reward cannot score yet (soft ids without a reward model)."""
+    """Fail fast on rows the reward cannot score: no ids, soft ids (no reward model yet), unknown
+    ids or kwargs that do not fit their id. Errors name file, row, field and the fix."""
+    from ifrl.constraints import validate_kwargs
+
     for i, row in enumerate(rows):
-        for j, iid in enumerate(row["instruction_id_list"]):
-            if iid not in MATH_IDS and _is_soft(iid):
-                raise ValueError(
-                    f"{source}: row {i} (key {row.get('key')!r}): field 'instruction_id_list[{j}]': soft constraint "
-                    f"id {iid!r} needs the soft-constraint reward model, which this trainer cannot load yet. "
-                    "Fix: remove soft-constraint rows (keep only rule-checkable ids) for now.")
+        where = f"{source}: row {i} (key {row.get('key')!r})"
         if not row["instruction_id_list"]:
-            raise ValueError(f"{source}: row {i} (key {row.get('key')!r}): field 'instruction_id_list' is empty; "
-                             "an RL row needs at least one constraint to score. Fix: add ids or drop the row.")
-
-
-def last_boxed(text: str) -> str | None:
-    """Content of the last ``\\boxed{...}`` with balanced braces, or None."""
-    start = text.rfind("\\boxed{")
-    if start < 0:
-        return None
-    i, depth = start + len("\\boxed{"), 1
-    for j in range(i, len(text)):
-        if text[j] == "{":
-            depth += 1
-        elif text[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return text[i:j]
-    return None
-
-
-def _norm_answer(s: str) -> str:
-    return re.sub(r"\s+", "", s).strip("$. ").lower()
-
-
-def math_score(iid: str, text: str, answer: str) -> float:
-    got = last_boxed(text)
-    if got is None:
-        return 0.0
-    if iid == "light_choice":
-        letter = re.sub(r"[^A-Za-z]", "", got)[:1].upper()
-        return float(letter != "" and letter == re.sub(r"[^A-Za-z]", "", answer)[:1].upper())
-    return float(_norm_answer(got) == _norm_answer(answer))
+            raise ValueError(f"{where}: field 'instruction_id_list' is empty; an RL row needs at least one "
+                             "constraint to score. Fix: add instruction ids or drop the row.")
+        for j, iid in enumerate(row["instruction_id_list"]):
+            if _is_soft(iid):
+                raise ValueError(
+                    f"{where}: field 'instruction_id_list[{j}]': soft constraint id {iid!r} needs the "
+                    "soft-constraint reward model, which this trainer cannot load yet. Fix: keep only "
+                    "rule-checkable ids (ifrl verify --list) in the training data for now.")
+            validate_kwargs(iid, row["kwargs"][j], where=f"{where}: field 'kwargs[{j}]'")
 
 
 def extract_answer(text: str, delimiter: str | None) -> str | None:
@@ -89,10 +53,8 @@ def extract_answer(text: str, delimiter: str | None) -> str | None:
 
 
 def _verify(texts: list[str], ids: list[list[str]], kwargs: list[list[dict]], mode: str) -> list[list[bool]]:
-    try:
-        from ifrl.constraints import verify_batch
-    except ImportError:
-        from ifrl.reward._minimal_rules import verify_batch
+    from ifrl.constraints import verify_batch
+
     return verify_batch(texts, ids, kwargs, mode=mode)
 
 
@@ -110,8 +72,6 @@ class RewardFn:
         for i, (text, row) in enumerate(zip(texts, rows)):
             if text is None:
                 scores[i] = 0.0  # the reasoning block never closed
-            elif row["instruction_id_list"][0] in MATH_IDS:
-                scores[i] = self._safe(lambda: math_score(row["instruction_id_list"][0], text, row["kwargs"][0]["answer"]), i)
             else:
                 rule_idx.append(i)
         if rule_idx:
