@@ -45,6 +45,7 @@ def test_unknown_id_names_row_and_close_ids():
     ("length_constraints:nth_paragraph_first_word", {"num_paragraphs": 2, "nth_paragraph": 3, "first_word": "a"},
      "nth_paragraph=3"),
     ("light_choice", {"answer": "42"}, "choice letter"),
+    ("keywords:letter_frequency", {"letter": "ab", "let_frequency": 2, "let_relation": "at least"}, "one character"),
 ])
 def test_validate_kwargs_errors(iid, kw, msg):
     with pytest.raises(ValueError, match=msg):

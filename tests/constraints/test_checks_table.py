@@ -130,3 +130,19 @@ def test_loose_drops_first_line_and_stars():
     assert verify_batch([r], [["startend:quotation"]], [[{}]], mode="loose") == [[True]]
     r2 = "**My answer is yes.**"
     assert verify_batch([r2], [["startend:end_checker"]], [[{"end_phrase": "yes."}]], mode="loose") == [[True]]
+
+
+def test_substring_fast_paths_equal_regex_on_random_text():
+    """The str.find versions of the ``***`` split and the section count against ``re``."""
+    import random
+    import re
+
+    from ifrl.constraints.families.detectable_format import count_sections
+    from ifrl.constraints.families.length_constraints import split_dividers
+
+    rng = random.Random(3)
+    alphabet = [" ", "\n", "\t", "*", "**", "***", "Section", "Sec", "1", "23", "x", "\u00a0", "\u0663"]
+    for _ in range(3000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        assert split_dividers(t) == re.split(r"\s?\*\*\*\s?", t), repr(t)
+        assert count_sections(t, "Section") == len(re.split(r"\s?Section\s?\d+\s?", t)) - 1, repr(t)

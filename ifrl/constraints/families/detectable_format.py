@@ -93,13 +93,38 @@ def multiple_sections(text: str, kw: dict) -> bool:
     return len(re.split(_section_re(kw["section_spliter"]), text)) - 1 >= kw["num_sections"]
 
 
+def count_sections(text: str, splitter: str) -> int:
+    r"""Number of ``\s?<splitter>\s?\d+\s?`` matches for a literal, stripped splitter,
+    found by substring search (a match may take one whitespace character before the
+    splitter unless the previous match took it)."""
+    n = len(text)
+    count = pos = 0
+    q = text.find(splitter, 0)
+    while q >= 0:
+        e = q + len(splitter)
+        if e < n and text[e].isspace():
+            e += 1
+        d = e
+        while d < n and text[d].isdecimal():
+            d += 1
+        if d > e:
+            count += 1
+            if d < n and text[d].isspace():
+                d += 1
+            pos = d
+            q = text.find(splitter, pos)
+        else:
+            q = text.find(splitter, q + 1)
+    return count
+
+
 @fast("detectable_format:multiple_sections")
 def _sections_batch(texts, kws):
     out = []
     for t, kw in zip(texts, kws):
         sp = kw["section_spliter"]
-        if re.escape(sp) == sp and sp not in t:  # a literal splitter that never occurs: 0 sections
-            out.append(False)
+        if re.escape(sp) == sp and sp and not sp[0].isspace() and not sp[-1].isspace():
+            out.append(count_sections(t, sp) >= kw["num_sections"])
         else:
             out.append(multiple_sections(t, kw))
     return out

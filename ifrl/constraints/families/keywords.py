@@ -99,9 +99,13 @@ def _forbidden_batch(texts, kws):
 
 
 def _prep_letter(kw):
-    # IFEval draws a random letter when `letter` is not one ASCII letter; we count the
-    # given character literally instead, so verdicts are deterministic.
-    return {**kw, "letter": kw["letter"].strip().lower() if len(kw["letter"].strip()) == 1 else kw["letter"].lower()}
+    # IFEval draws a random letter when `letter` is not one ASCII letter (two IFEval rows
+    # have "#" and "!"); we count the given character literally instead, so verdicts are
+    # deterministic.
+    letter = kw["letter"].strip()
+    if len(letter) != 1:
+        raise ValueError(f"kwargs.letter={kw['letter']!r} for 'keywords:letter_frequency' must be one character, e.g. 'a'")
+    return {**kw, "letter": letter.lower()}
 
 
 @constraint(

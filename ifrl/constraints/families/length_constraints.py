@@ -71,10 +71,45 @@ def number_paragraphs(text: str, kw: dict) -> bool:
     return n == kw["num_paragraphs"]
 
 
+def split_dividers(text: str) -> list[str]:
+    r"""``re.split(r"\s?\*\*\*\s?", text)`` by substring search: a match is "***" with at
+    most one whitespace character taken on each side (not one the previous match took)."""
+    parts = []
+    pos = prev = 0
+    n = len(text)
+    while True:
+        q = text.find("***", pos)
+        if q < 0:
+            break
+        start = q - 1 if q - 1 >= pos and text[q - 1].isspace() else q
+        end = q + 3
+        if end < n and text[end].isspace():
+            end += 1
+        parts.append(text[prev:start])
+        prev = pos = end
+    parts.append(text[prev:])
+    return parts
+
+
 @fast("length_constraints:number_paragraphs")
 def _paragraphs_batch(texts, kws):
-    # Without "***" there is one part: the whole (non-blank) response.
-    return [number_paragraphs(t, kw) if "***" in t else kw["num_paragraphs"] == 1 for t, kw in zip(texts, kws)]
+    out = []
+    for t, kw in zip(texts, kws):
+        if "***" not in t:  # one part: the whole (non-blank) response
+            out.append(kw["num_paragraphs"] == 1)
+            continue
+        parts = split_dividers(t)
+        n = len(parts)
+        ok = True
+        for i, p in enumerate(parts):
+            if not p or p.isspace():
+                if i == 0 or i == len(parts) - 1:
+                    n -= 1
+                else:
+                    ok = False
+                    break
+        out.append(ok and n == kw["num_paragraphs"])
+    return out
 
 
 def _sample_nth(rng):
