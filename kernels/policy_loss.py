@@ -24,6 +24,11 @@ clipped branch is active) and ``approx_kl`` (mean of old_logp - logp) are token 
 D_tok, so they too sum over micro-batches when ``global_tokens`` is given.
 
 Gradient flows to ``logp`` only: old_logp, ref_logp, advantages and mask are data.
+
+``mask`` may hold float weights rather than 0/1: every path uses it as ``w_t = mask_t * row_w``.
+Packed (flat) token streams with precomputed per-token weights ``w_N`` therefore use
+``policy_loss(logp_N[None], ..., mask=w_N[None], agg="token-mean", global_tokens=1)``, which
+gives ``loss = sum_t w_t * l_t`` (clipfrac / approx_kl become the same weighted sums).
 """
 
 from __future__ import annotations

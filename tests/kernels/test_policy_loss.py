@@ -162,3 +162,18 @@ def test_no_grad_forward_gives_the_same_values(impl):
     assert torch.equal(loss, with_grad[0])
     for k in METRICS:
         assert torch.equal(m[k], with_grad[1][k]), k
+
+
+def test_float_mask_weights_for_packed_tokens(impl):
+    """Flat packed tokens with per-token weights: loss = sum_t w_t * l_t."""
+    logp, old, ref, adv, _ = _batch(1, 50, seed=8)
+    w = torch.rand(1, 50, device=logp.device) / 50
+    got = _loss_and_grad(policy_loss, logp, old, ref, adv, w, kl="k3", kl_coef=0.1, global_tokens=1, impl=impl)
+    per_tok = []
+    for t in range(50):  # one token at a time, unit mask, then the weighted sum
+        one = torch.zeros(1, 50, device=logp.device)
+        one[0, t] = 1.0
+        per_tok.append(policy_loss_reference(logp.double(), old.double(), ref.double(), adv.double(), one,
+                                             kl="k3", kl_coef=0.1, global_tokens=1)[0])
+    want = (torch.stack(per_tok) * w[0].double()).sum()
+    torch.testing.assert_close(got[0].double(), want, rtol=1e-5, atol=1e-7)
