@@ -135,13 +135,15 @@ def main() -> int:
                                 "cpu_speedup_vs_official": s["cpu_responses_per_s"] / off["cpu_responses_per_s"],
                                 "agree": None, "instructions": None, "disagreements": None})
     meta = {"git_sha": git_sha(), "versions": versions(), "time_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "note": "official checker with langdetect seeded to 0; rows 1122/1129 use a random letter there"}
+            "note": "official checker run with langdetect seeded to 0 (it is unseeded upstream); for keys 1122/1129 "
+                    "(letter '#' / '!') it draws a random letter for keywords:letter_frequency, ifrl counts the "
+                    "given character, so those 2 of 834 verdicts may differ from run to run"}
     os.makedirs(os.path.join(ROOT, "benchmarks", "results"), exist_ok=True)
     base = os.path.join(ROOT, "benchmarks", "results", f"verify{args.tag}")
     with open(base + ".json", "w") as f:
         json.dump({"meta": meta, "rows": results}, f, indent=2)
     lines = [f"# bench_verify ({meta['time_utc']}, git {meta['git_sha'][:10]})", "",
-             f"versions: {json.dumps(meta['versions'])}", "",
+             f"versions: {json.dumps(meta['versions'])}", "", f"note: {meta['note']}", "",
              "Wall = elapsed time (shared machine); CPU = process CPU time (all threads of the process).",
              "", "| mode | impl | threads | rows | wall median s | spread % | responses/s (wall) | x official (wall) "
              "| CPU median s | responses/s (CPU) | x official (CPU) | agree |",
