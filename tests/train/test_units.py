@@ -154,3 +154,15 @@ def test_config_typo_and_bad_values(tmp_path, config_path):
         load_config(tmp_path / "missing.yaml")
     cfg = load_config(config_path, ["optim.lr=3e-5", "rollout.stop_strings=[END]"])
     assert cfg.optim.lr == 3e-5 and cfg.rollout.stop_strings == ["END"]
+
+
+@pytest.mark.parametrize("name", ["tiny-cpu", "smollm2-cpu", "qwen2.5-7b-instruct", "r1-distill-qwen-7b"])
+def test_shipped_configs_validate(name):
+    from pathlib import Path
+
+    cfg = load_config(Path(__file__).resolve().parents[2] / "configs" / f"{name}.yaml")
+    if name.endswith("7b") or name.endswith("instruct"):
+        # the seed's recipe
+        assert (cfg.rollout.n, cfg.rollout.temperature, cfg.optim.lr, cfg.prompts_per_step) == (5, 1.0, 1e-6, 384)
+        assert (cfg.algo.mini_batches, cfg.algo.kl, cfg.algo.kl_coef, cfg.rollout.max_new_tokens) == (4, "k3", 0.01, 8192)
+        assert cfg.prompts_per_step % 24 == 0  # 3 nodes x 8 GPUs
