@@ -66,10 +66,11 @@ class DemoConfig:
     """Held-out built prompts (tasks never seen in training) evaluated before/after."""
     ifeval_prompts: int = 32
     """Size of the fixed IFEval subset evaluated before/after."""
-    response_words: int = 50
-    """Answer length the built constraints are sized for (64 new tokens is about 45 words)."""
-    eval_max_new_tokens: int = 96
-    """Greedy evaluation budget per answer."""
+    response_words: int = 70
+    """Answer length the built constraints are sized for; the "at least N words" floor is drawn
+    from 20-60% of it (14-42 words), so answers cannot shrink far below the base model's."""
+    eval_max_new_tokens: int = 64
+    """Greedy evaluation budget per answer (the training budget, so lengths compare like for like)."""
     eval_batch_size: int = 32
     threads: int | None = None
     """torch CPU threads (default: torch's choice; 1 is faster on a machine shared with other jobs)."""
