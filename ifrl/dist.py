@@ -43,7 +43,18 @@ def init_distributed(timeout_s: float = 600.0, hsdp_replicas: int = 1) -> DistIn
     if not dist.is_initialized():
         owns = True
         if "RANK" in os.environ and "WORLD_SIZE" in os.environ:
-            dist.init_process_group(backend=backend, timeout=timeout)
+            restart = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0"))
+            if restart == 0:
+                dist.init_process_group(backend=backend, timeout=timeout)
+            else:
+                # After a torchrun restart the launcher's store still holds the dead attempt's
+                # peer addresses; a per-attempt key prefix keeps the new ranks from reading them.
+                rank, world = int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"])
+                agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"
+                base = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                                     is_master=(rank == 0 and not agent), timeout=timeout, multi_tenant=not agent)
+                store = dist.PrefixStore(f"ifrl/attempt_{restart}", base)
+                dist.init_process_group(backend=backend, store=store, rank=rank, world_size=world, timeout=timeout)
         else:
             # Single process without torchrun: a private file store avoids picking a TCP port.
             fd, path = tempfile.mkstemp(prefix="ifrl_store_")

@@ -30,6 +30,11 @@ Commands::
         -m ifrl.train --config configs/qwen2.5-7b-instruct.yaml
 
 Python: ``ifrl.train.train(config, resume=False) -> run_dir``.
+
+Failure behaviour: collectives time out after parallel.timeout_s; a non-finite loss or gradient
+norm on any rank skips the update everywhere; SIGTERM finishes the step, checkpoints and exits 0
+(a second SIGTERM exits at once); under ``torchrun --max-restarts=K`` a relaunched job resumes from
+the newest complete checkpoint by itself. Test hooks: IFRL_FAULT_{NAN_LOSS,HANG,EXIT}="step:rank".
 """
 
 from __future__ import annotations
@@ -236,6 +241,9 @@ def train(cfg, resume: bool = False) -> Path:
     from ifrl.sampler import PromptSampler
 
     logging.basicConfig(level=logging.INFO, format="%(message)s")
+    # torchrun --max-restarts relaunches every rank after a failure: pick up the last checkpoint.
+    restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
+    resume = resume or restarted
     info = init_distributed(cfg.parallel.timeout_s, cfg.parallel.hsdp_replicas)
     try:
         rank, world, device = info.rank, info.world_size, info.device
@@ -434,6 +442,8 @@ def train(cfg, resume: bool = False) -> Path:
                 if tb is not None:
                     for key, val in metrics.items():
                         tb.add_scalar(key, val, step)
+            if _fault("exit", step, rank) and not restarted:
+                os._exit(17)  # a crashed rank (test hook for the restart path)
             # 9. checkpoint ----------------------------------------------------------------------
             stopping = bool(all_reduce_max(torch.tensor([1.0 if stop["flag"] else 0.0])).item())
             last = step == cfg.steps

@@ -88,3 +88,19 @@ def test_nonfinite_loss_on_one_rank_skips_the_step_on_all(two_rank_runs, tmp_pat
     assert all(math.isfinite(r["loss"]) and math.isfinite(r["grad_norm"]) for r in rows)
     a, b = load_policy_state(run_dir), load_policy_state(root / "straight")
     assert any(not torch.equal(a[k], b[k]) for k in a)
+
+
+def test_killed_rank_restarts_and_reaches_the_same_result(two_rank_runs, tmp_path):
+    """R4: rank 1 dies after step 3; torchrun --max-restarts relaunches both ranks, which resume
+    from the step-2 checkpoint and finish bit-identical to the uninterrupted run."""
+    root, _, _ = two_rank_runs
+    env = child_env()
+    env["IFRL_FAULT_EXIT"] = "3:1"
+    run_dir = tmp_path / "restart"
+    proc = torchrun(["--config", CONFIG, *tiny_overrides(run_dir, **{"checkpoint.every": 2})], env=env,
+                    extra_launcher=["--max-restarts=1"])
+    _ok(proc)
+    assert "resumed from" in proc.stdout + proc.stderr
+    assert deterministic(read_metrics(run_dir)) == deterministic(read_metrics(root / "straight"))
+    a, b = load_policy_state(run_dir), load_policy_state(root / "straight")
+    assert all(torch.equal(a[k], b[k]) for k in a)
