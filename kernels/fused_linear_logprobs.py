@@ -27,7 +27,7 @@ IGNORE_INDEX = -100
 
 # Bytes of one fp32 logits tile in the torch path. Two such buffers are live at once, so the
 # transient memory of the op is about 2 x chunk_bytes plus the fp32 gradient accumulators.
-DEFAULT_CHUNK_BYTES = 32 * 1024 * 1024
+DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
 # Vocab tile width of the torch path; wide enough for efficient GEMMs, narrow enough that
 # several row blocks fit the byte budget.
 DEFAULT_VOCAB_TILE = 8192
@@ -470,7 +470,8 @@ def fused_linear_logprobs(
         return_entropy: also return the entropy of the full distribution per row.
         impl: ``None`` (Triton on CUDA, tiled PyTorch elsewhere), ``"reference"``,
             ``"torch"`` or ``"triton"``.
-        chunk_bytes / vocab_tile: size of one fp32 logits tile (torch path and Triton backward);
+        chunk_bytes / vocab_tile: size of one fp32 logits tile (torch path and Triton backward; 64 MiB:
+            larger row blocks measured faster on CPU than 32 MiB);
             transient memory is about ``2 * chunk_bytes``.
 
     Returns:
