@@ -200,6 +200,29 @@ def _torch_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv
 if HAS_TRITON:
 
     @triton.jit
+    def _logits_tile(
+        h_ptr, w_ptr, offs_n, offs_v, row_ok, col_ok, H, stride_hn, stride_wv,
+        BLOCK_N: tl.constexpr, BLOCK_V: tl.constexpr, BLOCK_K: tl.constexpr,
+        PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+    ):
+        # hidden[rows] @ weight[cols].T for one (rows x vocab) tile, accumulated in fp32 over H.
+        # Shared by the forward and the backward, which must recompute bit-identical logits.
+        offs_k0 = tl.arange(0, BLOCK_K)
+        acc = tl.zeros((BLOCK_N, BLOCK_V), tl.float32)
+        for k0 in range(0, H, BLOCK_K):
+            offs_k = k0 + offs_k0
+            k_ok = offs_k < H
+            a = tl.load(h_ptr + offs_n[:, None].to(tl.int64) * stride_hn + offs_k[None, :],
+                        mask=row_ok[:, None] & k_ok[None, :], other=0.0)
+            b = tl.load(w_ptr + offs_v[:, None].to(tl.int64) * stride_wv + offs_k[None, :],
+                        mask=col_ok[:, None] & k_ok[None, :], other=0.0)
+            if UPCAST:
+                a = a.to(tl.float32)
+                b = b.to(tl.float32)
+            acc = tl.dot(a, tl.trans(b), acc, input_precision=PRECISION)
+        return acc
+
+    @triton.jit
     def _flp_fwd_kernel(
         h_ptr, w_ptr, lab_ptr, logp_ptr, lse_ptr, ent_ptr,
         N, V, H, stride_hn, stride_wv, inv_t,
@@ -214,22 +237,11 @@ if HAS_TRITON:
         s = tl.zeros((BLOCK_N,), tl.float32)
         t = tl.zeros((BLOCK_N,), tl.float32)
         zl = tl.zeros((BLOCK_N,), tl.float32)
-        offs_k0 = tl.arange(0, BLOCK_K)
         for v0 in range(0, V, BLOCK_V):
             offs_v = v0 + tl.arange(0, BLOCK_V)
             col_ok = offs_v < V
-            acc = tl.zeros((BLOCK_N, BLOCK_V), tl.float32)
-            for k0 in range(0, H, BLOCK_K):
-                offs_k = k0 + offs_k0
-                k_ok = offs_k < H
-                a = tl.load(h_ptr + offs_n[:, None].to(tl.int64) * stride_hn + offs_k[None, :],
-                            mask=row_ok[:, None] & k_ok[None, :], other=0.0)
-                b = tl.load(w_ptr + offs_v[:, None].to(tl.int64) * stride_wv + offs_k[None, :],
-                            mask=col_ok[:, None] & k_ok[None, :], other=0.0)
-                if UPCAST:
-                    a = a.to(tl.float32)
-                    b = b.to(tl.float32)
-                acc = tl.dot(a, tl.trans(b), acc, input_precision=PRECISION)
+            acc = _logits_tile(h_ptr, w_ptr, offs_n, offs_v, row_ok, col_ok, H, stride_hn, stride_wv,
+                               BLOCK_N, BLOCK_V, BLOCK_K, PRECISION, UPCAST)
             z = tl.where(col_ok[None, :], acc * inv_t, float("-inf"))
             m_new = tl.maximum(m, tl.max(z, axis=1))
             scale = tl.exp(m - m_new)
@@ -261,19 +273,8 @@ if HAS_TRITON:
         offs_v = pid_v * BLOCK_V + tl.arange(0, BLOCK_V)
         row_ok = offs_n < N
         col_ok = offs_v < V
-        offs_k0 = tl.arange(0, BLOCK_K)
-        acc = tl.zeros((BLOCK_N, BLOCK_V), tl.float32)
-        for k0 in range(0, H, BLOCK_K):
-            offs_k = k0 + offs_k0
-            k_ok = offs_k < H
-            a = tl.load(h_ptr + offs_n[:, None].to(tl.int64) * stride_hn + offs_k[None, :],
-                        mask=row_ok[:, None] & k_ok[None, :], other=0.0)
-            b = tl.load(w_ptr + offs_v[:, None].to(tl.int64) * stride_wv + offs_k[None, :],
-                        mask=col_ok[:, None] & k_ok[None, :], other=0.0)
-            if UPCAST:
-                a = a.to(tl.float32)
-                b = b.to(tl.float32)
-            acc = tl.dot(a, tl.trans(b), acc, input_precision=PRECISION)
+        acc = _logits_tile(h_ptr, w_ptr, offs_n, offs_v, row_ok, col_ok, H, stride_hn, stride_wv,
+                           BLOCK_N, BLOCK_V, BLOCK_K, PRECISION, UPCAST)
         lab = tl.load(lab_ptr + offs_n, mask=row_ok, other=IGNORE).to(tl.int64)
         valid = row_ok & (lab != IGNORE)
         lse = tl.load(lse_ptr + offs_n, mask=row_ok, other=0.0)
