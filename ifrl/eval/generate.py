@@ -46,13 +46,7 @@ def generate_responses(engine, rows: list[dict], *, temperature: float = 0.0, to
         sampling = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=max_new_tokens,
                                   seed=seed + start)
         prompts = [chat_messages(r, system_prompt) for r in chunk]
-        try:
-            completions = engine.generate(prompts, 1, sampling)
-        except ValueError as e:
-            # An engine that only samples rejects temperature 0; decode greedily with its own model.
-            if temperature > 0 or "temperature" not in str(e) or not hasattr(engine, "model"):
-                raise
-            completions = _greedy(engine, prompts, max_new_tokens)
+        completions = engine.generate(prompts, 1, sampling)
         completions = sorted(completions, key=lambda c: c.prompt_index)
         texts.extend(c.text for c in completions)
         lengths.extend(len(c.response_ids) for c in completions)
@@ -65,35 +59,3 @@ def generate_responses(engine, rows: list[dict], *, temperature: float = 0.0, to
         back[i] = pos
     return [texts[back[i]] for i in range(len(order))], [lengths[back[i]] for i in range(len(order))]
 
-
-def _greedy(engine, prompts: list[list[dict]], max_new_tokens: int):
-    """Greedy decoding with the engine's model and tokenizer (same template and padding rules)."""
-    import torch
-    from transformers import GenerationConfig
-
-    from ifrl.rollout.base import Completion, encode_prompts
-
-    tok = engine.tokenizer
-    eos = list(getattr(engine, "eos_ids", None) or [tok.eos_token_id])
-    pad = getattr(engine, "pad_id", None)
-    pad = pad if pad is not None else eos[0]
-    ids_list = encode_prompts(tok, prompts, getattr(engine, "max_prompt_tokens", 1024))
-    width = max(len(ids) for ids in ids_list)
-    input_ids = torch.full((len(ids_list), width), pad, dtype=torch.long)
-    attn = torch.zeros((len(ids_list), width), dtype=torch.long)
-    for r, ids in enumerate(ids_list):
-        input_ids[r, width - len(ids):] = torch.tensor(ids)
-        attn[r, width - len(ids):] = 1
-    device = next(engine.model.parameters()).device
-    cfg = GenerationConfig(do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=eos, pad_token_id=pad,
-                           use_cache=True)
-    with torch.no_grad():
-        seqs = engine.model.generate(input_ids=input_ids.to(device), attention_mask=attn.to(device),
-                                     generation_config=cfg)
-    out = []
-    for i, (ids, toks) in enumerate(zip(ids_list, seqs[:, width:].tolist())):
-        cut = next((k + 1 for k, t in enumerate(toks) if t in eos), None)
-        resp = toks[:cut] if cut is not None else toks
-        out.append(Completion(i, list(ids), resp, tok.decode(resp, skip_special_tokens=True),
-                              "eos" if cut is not None else "length"))
-    return out

@@ -60,3 +60,37 @@ def test_update_weights_changes_samples(tiny_model):
     assert all(torch.equal(p, new[n]) for n, p in eng.model.named_parameters())
     after = eng.generate(PROMPTS, 1, sp)
     assert [c.response_ids for c in before] != [c.response_ids for c in after]
+
+
+def test_greedy_decode_matches_transformers_generate(tiny_model):
+    """Temperature 0 is greedy and equals ``model.generate(do_sample=False)`` token for token,
+    with prompts of different lengths (left padding) and one shared prefill per group."""
+    from transformers import GenerationConfig
+
+    eng, tok = _engine(tiny_model)
+    prompts = PROMPTS + [[{"role": "user", "content": "Write one long sentence about the sea and the sky."}]]
+    got = eng.generate(prompts, 2, SamplingParams(temperature=0.0, max_new_tokens=7))
+    assert [c.prompt_index for c in got] == [0, 0, 1, 1, 2, 2]
+    assert all(got[2 * i].response_ids == got[2 * i + 1].response_ids for i in range(3))
+    for i, ids in enumerate(encode_prompts(tok, prompts, 1024)):
+        ref = eng.model.generate(input_ids=torch.tensor([ids]), attention_mask=torch.ones(1, len(ids), dtype=torch.long),
+                                 generation_config=GenerationConfig(do_sample=False, max_new_tokens=7,
+                                                                    eos_token_id=eng.eos_ids, pad_token_id=eng.pad_id))
+        expect = ref[0, len(ids):].tolist()
+        cut = next((k + 1 for k, t in enumerate(expect) if t in eng.eos_ids), len(expect))
+        assert got[2 * i].response_ids == expect[:cut]
+
+
+def test_sampling_filters():
+    """top-k keeps the k largest logits, top-p the smallest set reaching p; greedy is argmax."""
+    from ifrl.rollout.hf import sample_next
+
+    logits = torch.log(torch.tensor([[0.5, 0.3, 0.15, 0.05]])).repeat(4000, 1)
+    g = torch.Generator().manual_seed(0)
+    k2 = sample_next(logits, SamplingParams(temperature=1.0, top_k=2), g)
+    assert set(k2.tolist()) == {0, 1}
+    p = sample_next(logits, SamplingParams(temperature=1.0, top_p=0.7), g)  # 0.5 < 0.7 <= 0.8: tokens 0, 1
+    assert set(p.tolist()) == {0, 1} and abs((p == 0).float().mean().item() - 0.5 / 0.8) < 0.03
+    full = sample_next(logits, SamplingParams(temperature=1.0), g)
+    assert set(full.tolist()) == {0, 1, 2, 3} and abs((full == 3).float().mean().item() - 0.05) < 0.015
+    assert sample_next(logits[:3], SamplingParams(temperature=0.0), None).tolist() == [0, 0, 0]
