@@ -12,12 +12,12 @@ Algorithm (one step; every rank does the same on its own slice of prompts):
                  ratio is exactly 1 and the update's own detached log-probs serve), reference
                  log-probs (frozen model) when kl_coef > 0, critic values for gae.
   5. advantage:  grpo | drgrpo | rloo (within each prompt's group), reinforce++ | gae (global
-                 whitening).
+                 whitening); the arithmetic is ifrl.kernels (ifrl.algo adds the cross-rank parts).
   6. update:     ppo_epochs x mini_batches optimizer steps. Each mini-batch is packed padding-free
-                 into token-budget micro-batches; the clipped surrogate (+ k1/k2/k3 KL loss) is
-                 weighted by the mini-batch's *global* token/sequence count, so results do not
-                 depend on micro-batch size or world size. Non-finite loss or gradient norm on any
-                 rank skips the optimizer step on all ranks.
+                 into token-budget micro-batches; the clipped surrogate (+ k1/k2/k3 KL loss,
+                 fused in ifrl.kernels.policy_loss) is weighted by the mini-batch's *global*
+                 token/sequence count, so results do not depend on micro-batch size or world size.
+                 Non-finite loss or gradient norm on any rank skips the optimizer step on all ranks.
   7. sync:       the new weights are gathered and pushed to the rollout engine.
   8. log + checkpoint: rank 0 appends a line to metrics.jsonl; DCP checkpoints every k steps,
                  at the end and on SIGTERM.

@@ -2,7 +2,8 @@
 
 Shapes: ``B`` samples (grouped: n consecutive samples share a prompt), ``R`` padded response
 tokens. Every estimator returns token-level advantages ``adv_BR`` (zero on padding) and, for
-``gae``, the value targets ``ret_BR``.
+``gae``, the value targets ``ret_BR``. The arithmetic is ``ifrl.kernels``; this layer adds the
+outcome-reward placement, KL-in-reward and the *global* (all ranks) whitening.
 
 * grpo:   A_i = (R_i - mean_g) / (std_g + eps)   (std unbiased; a group of one gives 0)
 * drgrpo: A_i = R_i - mean_g                      (no std division; pair with seq-mean-token-sum)
@@ -20,27 +21,8 @@ from __future__ import annotations
 
 import torch
 
+from ifrl import kernels
 from ifrl.dist import all_reduce_sum
-
-
-def _group_scalar(reward_B: torch.Tensor, valid_B: torch.Tensor, n: int, estimator: str, eps: float = 1e-6):
-    r_GN = reward_B.view(-1, n).double()
-    v_GN = valid_B.view(-1, n).double()
-    r_GN = torch.where(v_GN > 0, r_GN, torch.zeros_like(r_GN))
-    cnt_G1 = v_GN.sum(1, keepdim=True)
-    mean_G1 = r_GN.sum(1, keepdim=True) / cnt_G1.clamp(min=1)
-    if estimator == "grpo":
-        var_G1 = (((r_GN - mean_G1) ** 2) * v_GN).sum(1, keepdim=True) / (cnt_G1 - 1).clamp(min=1)
-        adv_GN = (r_GN - mean_G1) / (var_G1.sqrt() + eps)
-        adv_GN = torch.where(cnt_G1 > 1, adv_GN, torch.zeros_like(adv_GN))
-    elif estimator == "drgrpo":
-        adv_GN = r_GN - mean_G1
-    elif estimator == "rloo":
-        loo_GN = (r_GN.sum(1, keepdim=True) - r_GN) / (cnt_G1 - 1).clamp(min=1)
-        adv_GN = torch.where(cnt_G1 > 1, r_GN - loo_GN, torch.zeros_like(r_GN))
-    else:
-        raise ValueError(estimator)
-    return (adv_GN * v_GN).view(-1).float()
 
 
 def _token_rewards(reward_B, mask_BR, token_kl_BR, kl_coef):
@@ -53,7 +35,8 @@ def _token_rewards(reward_B, mask_BR, token_kl_BR, kl_coef):
 
 
 def _whiten(x_BR, mask_BR, eps=1e-8):
-    # Global (all ranks) mean/variance: one all-reduce of [sum, sumsq, count].
+    # Global (all ranks) mean/variance: one all-reduce of [sum, sumsq, count]. The kernels'
+    # masked_whiten sees one rank's tokens only, hence this version.
     m = mask_BR.float()
     stats = torch.stack([(x_BR * m).sum(), (x_BR * x_BR * m).sum(), m.sum()]).double()
     all_reduce_sum(stats)
@@ -65,28 +48,13 @@ def _whiten(x_BR, mask_BR, eps=1e-8):
 
 def reinforce_pp(reward_B, mask_BR, gamma, token_kl_BR=None, kl_coef=0.0):
     rew_BR = _token_rewards(reward_B, mask_BR, token_kl_BR, kl_coef)
-    ret_BR = torch.zeros_like(rew_BR)
-    running = torch.zeros(rew_BR.shape[0])
-    for t in reversed(range(rew_BR.shape[1])):
-        running = rew_BR[:, t] + gamma * running * mask_BR[:, t]
-        ret_BR[:, t] = running
+    _, ret_BR = kernels.reinforce_pp_advantages(rew_BR, mask_BR, gamma, whiten=False)
     return _whiten(ret_BR, mask_BR)
 
 
 def gae(reward_B, mask_BR, values_BR, gamma, lam, token_kl_BR=None, kl_coef=0.0):
     rew_BR = _token_rewards(reward_B, mask_BR, token_kl_BR, kl_coef)
-    m = mask_BR.float()
-    adv_BR = torch.zeros_like(rew_BR)
-    last = torch.zeros(rew_BR.shape[0])
-    next_v = torch.zeros(rew_BR.shape[0])
-    for t in reversed(range(rew_BR.shape[1])):
-        delta = rew_BR[:, t] + gamma * next_v - values_BR[:, t]
-        last = delta + gamma * lam * last
-        adv_BR[:, t] = last * m[:, t]
-        # Padding positions must not leak into earlier tokens.
-        next_v = torch.where(m[:, t] > 0, values_BR[:, t], next_v)
-        last = last * m[:, t]
-    ret_BR = (adv_BR + values_BR) * m
+    adv_BR, ret_BR = kernels.gae_advantages(rew_BR, values_BR.float(), mask_BR, gamma, lam, whiten=False)
     return _whiten(adv_BR, mask_BR), ret_BR
 
 
@@ -98,11 +66,11 @@ def compute_advantages(estimator: str, reward_B, valid_B, mask_BR, n: int, *, ga
     """Return ``(adv_BR, ret_BR | None)``; failed samples (``~valid_B``) get zeros."""
     mask_BR = mask_BR * valid_B[:, None]
     reward_B = torch.where(valid_B, reward_B, torch.zeros_like(reward_B))
-    if estimator in ("grpo", "drgrpo", "rloo"):
+    if estimator in kernels.ESTIMATORS:
         if token_kl_BR is not None:
             reward_B = reward_B - kl_coef * (token_kl_BR * mask_BR).sum(1)
-        adv_B = _group_scalar(reward_B, valid_B, n, estimator)
-        return adv_B[:, None] * mask_BR, None
+        adv_B = kernels.group_advantages(reward_B.double(), n, estimator, valid_B=valid_B).float()
+        return kernels.broadcast_to_tokens(adv_B, mask_BR), None
     if estimator == "reinforce++":
         return reinforce_pp(reward_B, mask_BR, gamma, token_kl_BR, kl_coef), None
     if estimator == "gae":

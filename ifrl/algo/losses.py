@@ -10,7 +10,9 @@ micro-batch size or world size:
 * seq-mean-token-mean:   w = 1 / (G_seqs * len_seq)
 
 Metrics are returned as detached *sums* (tokens-weighted) so they can be accumulated and
-all-reduced once per step instead of synchronising per micro-batch.
+all-reduced once per step instead of synchronising per micro-batch. The surrogate and KL terms
+are ``ifrl.kernels.policy_loss`` (fused, Triton on CUDA); ``policy_loss_oracle`` is the
+plain-loop twin the tests compare against.
 """
 
 from __future__ import annotations
@@ -21,12 +23,9 @@ AGGREGATIONS = ("token-mean", "seq-mean-token-sum", "seq-mean-token-mean")
 
 
 def _kernels():
-    try:
-        import ifrl.kernels as k
+    import ifrl.kernels as k
 
-        return k
-    except Exception:  # noqa: BLE001 - the kernels package is optional at this layer
-        return None
+    return k
 
 
 def logprobs_reference(hidden_NH, weight_VH, labels_N, temperature=1.0, return_entropy=False, chunk=1024):
@@ -46,8 +45,7 @@ def logprobs_reference(hidden_NH, weight_VH, labels_N, temperature=1.0, return_e
 
 
 def token_logprobs(hidden_NH, weight_VH, labels_N, temperature=1.0, return_entropy=False):
-    k = _kernels()
-    fn = getattr(k, "fused_linear_logprobs", None) if k is not None else None
+    fn = getattr(_kernels(), "fused_linear_logprobs", None)
     if fn is not None:
         return fn(hidden_NH, weight_VH, labels_N, temperature=temperature, return_entropy=return_entropy)
     return logprobs_reference(hidden_NH, weight_VH, labels_N, temperature, return_entropy)
@@ -77,19 +75,24 @@ def token_weights(agg: str, resp_len_N, global_tokens, global_seqs):
 
 
 def policy_loss(logp_N, old_N, adv_N, w_N, *, clip_low, clip_high, ref_N=None, kl="k3", kl_coef=0.0):
-    """Clipped surrogate + optional KL loss, weighted-summed. Returns ``(loss, metric_sums)``."""
-    ratio_N = torch.exp(logp_N - old_N)
-    pg1_N = -adv_N * ratio_N
-    pg2_N = -adv_N * ratio_N.clamp(1.0 - clip_low, 1.0 + clip_high)
-    pg_N = torch.maximum(pg1_N, pg2_N)
-    loss_N = pg_N
-    metrics = {"clip_sum": (pg2_N > pg1_N).float().sum().detach(), "tokens": torch.tensor(float(logp_N.numel()))}
+    """Clipped surrogate + optional KL loss, ``sum_t w_t * l_t``, through ``ifrl.kernels.policy_loss``.
+
+    Returns ``(loss, metric_sums)`` with the *unweighted* per-token sums the step log averages
+    (``kl_sum`` when ``ref_N`` is given, ``clip_sum``, ``tokens``): the loss pass weights its
+    metrics by ``w_N``, so a second, gradient-free pass with unit weights gives them.
+    """
+    k = _kernels()
+    kind = kl if ref_N is not None else None
+    ref = ref_N[None] if ref_N is not None else None
+    loss, _ = k.policy_loss(logp_N[None], old_N[None], ref, adv_N[None], w_N[None], clip_low=clip_low,
+                            clip_high=clip_high, kl=kind, kl_coef=kl_coef, agg="token-mean", global_tokens=1)
+    with torch.no_grad():
+        _, m = k.policy_loss(logp_N.detach()[None], old_N[None], ref, adv_N[None], torch.ones_like(w_N)[None],
+                             clip_low=clip_low, clip_high=clip_high, kl=kind, agg="token-mean", global_tokens=1)
+    metrics = {"clip_sum": m["clipfrac"], "tokens": torch.tensor(float(logp_N.numel()))}
     if ref_N is not None:
-        kl_N = kl_penalty(logp_N, ref_N, kl)
-        if kl_coef:
-            loss_N = loss_N + kl_coef * kl_N
-        metrics["kl_sum"] = kl_N.detach().sum()
-    return (loss_N * w_N).sum(), metrics
+        metrics["kl_sum"] = m["kl"]
+    return loss, metrics
 
 
 def value_loss(v_N, old_v_N, ret_N, w_N, clip):

@@ -33,6 +33,60 @@ def test_group_advantages_match_float64(impl, estimator, B, G):
         assert torch.all(got[G : 2 * G] == 0)
 
 
+def _masked_case(B, G, seed):
+    """Rewards with ties plus a mask that covers every corner: an all-invalid group, a group with
+    one valid member, a zero-variance group among its valid members, and random holes."""
+    g = torch.Generator().manual_seed(seed)
+    rewards = (torch.rand(B, generator=g) * 5).round()
+    valid = torch.rand(B, generator=g) > 0.3
+    groups = B // G
+    if groups >= 1:
+        valid[0:G] = False  # all invalid
+    if groups >= 2:
+        valid[G : 2 * G] = False
+        valid[G + G // 2] = True  # exactly one valid member
+    if groups >= 3:
+        valid[2 * G : 3 * G] = True
+        valid[2 * G] = False
+        rewards[2 * G + 1 : 3 * G] = 2.0  # the valid members tie: zero variance
+        rewards[2 * G] = 7.0  # ... and the invalid one must not count
+    if groups >= 4:
+        valid[3 * G : 4 * G] = True  # a full group: same as no mask
+    return rewards, valid
+
+
+@pytest.mark.parametrize("estimator", ESTIMATORS)
+@pytest.mark.parametrize("B,G", [(15, 5), (2, 2), (0, 3), (28, 7), (9 * 33, 33)])
+def test_group_advantages_with_valid_mask(impl, estimator, B, G):
+    rewards, valid = _masked_case(B, G, seed=B * 31 + G)
+    want = group_advantages_reference(rewards.double(), G, estimator, valid_B=valid)
+    dev = device()
+    got = group_advantages(rewards.to(dev), G, estimator, valid_B=valid.to(dev), impl=impl)
+    assert got.dtype == torch.float32 and got.shape == (B,)
+    torch.testing.assert_close(got.cpu().double(), want, rtol=1e-5, atol=1e-5)
+    assert torch.all(got.cpu()[~valid] == 0)
+    if B >= 2 * G:
+        assert torch.all(got[: 2 * G] == 0)  # no valid member / a single one: no baseline
+    if B >= 3 * G and estimator in ("grpo", "drgrpo"):
+        assert torch.all(got[2 * G : 3 * G] == 0)  # the valid members tie
+    if B >= 4 * G:
+        full = group_advantages(rewards[3 * G : 4 * G].to(dev), G, estimator, impl=impl)
+        torch.testing.assert_close(got[3 * G : 4 * G], full, rtol=1e-6, atol=1e-6)
+
+
+def test_group_advantages_valid_mask_definitions():
+    r = torch.tensor([1.0, 2.0, 9.0, 6.0, 4.0, 5.0, 7.0, 8.0])
+    valid = torch.tensor([True, True, False, True, False, False, True, False])
+    kept = torch.tensor([1.0, 2.0, 6.0])  # group 0 without the 9; group 1 keeps only the 7
+    want = {"grpo": (kept - 3.0) / kept.std(), "drgrpo": kept - 3.0, "rloo": torch.tensor([1 - 4.0, 2 - 3.5, 6 - 1.5])}
+    for est, w in want.items():
+        expect = torch.tensor([w[0], w[1], 0.0, w[2], 0.0, 0.0, 0.0, 0.0])
+        torch.testing.assert_close(group_advantages(r, 4, est, eps=0.0, valid_B=valid), expect)
+        torch.testing.assert_close(group_advantages_reference(r, 4, est, eps=0.0, valid_B=valid), expect)
+    with pytest.raises(ValueError, match="valid_B has shape"):
+        group_advantages(r, 4, valid_B=valid[:4])
+
+
 def test_group_advantages_definitions():
     r = torch.tensor([1.0, 2.0, 3.0, 6.0])
     std = r.std()  # unbiased

@@ -33,6 +33,9 @@ def test_loss_and_advantages_cuda():
     B, T = 64, 300
     r = torch.rand(B, device="cuda")
     torch.testing.assert_close(group_advantages(r, 8), group_advantages(r.cpu(), 8, impl="torch").cuda())
+    valid = torch.rand(B, device="cuda") > 0.3
+    torch.testing.assert_close(group_advantages(r, 8, valid_B=valid),
+                               group_advantages(r.cpu(), 8, valid_B=valid.cpu(), impl="torch").cuda())
     logp = -torch.rand(B, T, device="cuda")
     old = logp + 0.1 * torch.randn_like(logp)
     ref = logp + 0.1 * torch.randn_like(logp)

@@ -28,6 +28,24 @@ def test_group_advantages_match_oracle(estimator):
     assert torch.all(adv_BR[~torch.tensor(valid)] == 0)
 
 
+def test_reinforce_pp_matches_kernel_reference():
+    from ifrl.kernels import reinforce_pp_advantages_reference
+
+    torch.manual_seed(0)
+    lens, R = [4, 2, 5, 1], 5
+    mask_BR = (torch.arange(R)[None] < torch.tensor(lens)[:, None]).float()
+    reward_B = torch.tensor([1.0, -2.0, 0.5, 3.0])
+    valid_B = torch.tensor([True, True, False, True])
+    adv_BR, _ = compute_advantages("reinforce++", reward_B, valid_B, mask_BR, 2, gamma=0.9)
+    m_BR = mask_BR * valid_B[:, None]
+    rew_BR = torch.zeros(4, R, dtype=torch.float64)
+    for b, L in enumerate(lens):
+        rew_BR[b, L - 1] = reward_B[b] if valid_B[b] else 0.0
+    want, _ = reinforce_pp_advantages_reference(rew_BR, m_BR, 0.9)
+    torch.testing.assert_close(adv_BR.double(), want, rtol=1e-5, atol=1e-5)
+    assert torch.all(adv_BR[2] == 0)
+
+
 def test_gae_matches_oracle_per_sequence():
     torch.manual_seed(0)
     lens = [5, 3, 1]
@@ -64,6 +82,14 @@ def test_policy_loss_matches_oracle(agg, kl):
     want = policy_loss_oracle(seqs, clip_low=0.2, clip_high=0.28, agg=agg, kl=kl, kl_coef=0.05)
     assert float(loss) == pytest.approx(want, rel=1e-5, abs=1e-6)
     assert float(m["tokens"]) == sum(lens)
+    # the metric sums are per-token sums whatever the aggregation weights
+    assert float(m["kl_sum"]) == pytest.approx(float(kl_penalty(t["logp"], t["ref"], kl).sum()), rel=1e-5, abs=1e-6)
+    clipped = sum(1 for lp, o, a in zip(flat["logp"], flat["old"], flat["adv"])
+                  if -a * min(max(math.exp(lp - o), 0.8), 1.28) > -a * math.exp(lp - o))
+    assert float(m["clip_sum"]) == clipped
+    (g,) = torch.autograd.grad(policy_loss(t["logp"].requires_grad_(), t["old"], t["adv"], w_N, clip_low=0.2,
+                                           clip_high=0.28, ref_N=t["ref"], kl=kl, kl_coef=0.05)[0], t["logp"])
+    assert torch.isfinite(g).all() and g.abs().sum() > 0
 
 
 def test_k3_is_nonnegative_and_zero_at_equality():
