@@ -45,6 +45,10 @@ class DataConfig:
     """Shuffle prompts every epoch (seeded by ``seed`` and the epoch number)."""
     max_rows: int = 0
     """Use only the first N rows (0 = all)."""
+    eval_files: list[str] = field(default_factory=list)
+    """Held-out rows for the in-loop evaluation (``logging.eval_every``): files in any format
+    ``ifrl.data.loaders.load_rows`` reads (IFEval's input_data.jsonl, seed rows, chat rows), or
+    the names ifeval / ifbench for the bundled copies. Every row needs at least one constraint."""
 
 
 @dataclass
@@ -164,6 +168,13 @@ class LoggingConfig:
     """Also write TensorBoard scalars when tensorboard is installed."""
     progress_bar: bool = True
     """tqdm progress bar on rank 0 (off when not a TTY)."""
+    eval_every: int = 0
+    """Greedy evaluation on ``data.eval_files`` every N steps and once before training (0 = off);
+    rank 0 appends strict/loose accuracy and response lengths to eval.jsonl in the run dir."""
+    eval_max_new_tokens: int = 0
+    """Response budget of the evaluation in tokens (0 = rollout.max_new_tokens, the training budget)."""
+    eval_limit: int = 0
+    """Evaluate only the first N eval rows (0 = all)."""
 
 
 @dataclass
@@ -206,7 +217,8 @@ _POSITIVE = ("steps", "prompts_per_step", "rollout.n", "rollout.max_new_tokens",
              "parallel.hsdp_replicas", "parallel.timeout_s", "checkpoint.keep", "logging.print_every")
 _NONNEGATIVE = ("optim.lr", "optim.weight_decay", "optim.grad_clip", "algo.kl_coef", "algo.clip_low", "algo.clip_high",
                 "rollout.top_k", "parallel.micro_batch_size", "checkpoint.every", "optim.warmup_steps",
-                "data.max_rows", "reward.scale")
+                "data.max_rows", "reward.scale", "logging.eval_every", "logging.eval_max_new_tokens",
+                "logging.eval_limit")
 
 
 def _hint(name: str, options) -> str:
@@ -350,6 +362,10 @@ def validate(cfg: TrainConfig, source: str = "<config>") -> None:
         raise ValueError(f"{source}: optim.betas={cfg.optim.betas} must have two values, e.g. [0.9, 0.999].")
     if not cfg.data.train_files:
         raise ValueError(f"{source}: data.train_files is empty. List at least one JSONL file of training rows.")
+    if cfg.logging.eval_every and not cfg.data.eval_files:
+        raise ValueError(f"{source}: logging.eval_every={cfg.logging.eval_every} needs rows to evaluate on, but "
+                         "data.eval_files is empty. List held-out files (e.g. data.eval_files=[ifeval]) or set "
+                         "logging.eval_every=0.")
 
 
 def to_dict(cfg) -> dict:

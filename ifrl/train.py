@@ -19,8 +19,11 @@ Algorithm (one step; every rank does the same on its own slice of prompts):
                  token/sequence count, so results do not depend on micro-batch size or world size.
                  Non-finite loss or gradient norm on any rank skips the optimizer step on all ranks.
   7. sync:       the new weights are gathered and pushed to the rollout engine.
-  8. log + checkpoint: rank 0 appends a line to metrics.jsonl; DCP checkpoints every k steps,
-                 at the end and on SIGTERM.
+  8. log:        rank 0 appends a line to metrics.jsonl.
+  9. checkpoint: DCP checkpoints every k steps, at the end and on SIGTERM.
+  10. eval:      every logging.eval_every steps (and once before training) greedy responses to
+                 data.eval_files, split across ranks, verified strict and loose; rank 0 appends
+                 accuracies and response lengths to eval.jsonl.
 
 Commands::
 
@@ -236,6 +239,7 @@ def train(cfg, resume: bool = False) -> Path:
     from ifrl.algo import compute_advantages, kl_penalty
     from ifrl.config import to_dict
     from ifrl.dist import all_reduce_max, all_reduce_sum, init_distributed, shutdown
+    from ifrl.eval import in_loop
     from ifrl.reward.compose import RewardFn
     from ifrl.rollout import SamplingParams, make_engine
     from ifrl.sampler import PromptSampler
@@ -257,6 +261,7 @@ def train(cfg, resume: bool = False) -> Path:
                              "continue, or choose another name / run_dir to start fresh.")
         torch.manual_seed(cfg.seed)
         rows = _load_rows(cfg)
+        eval_rows = in_loop.load_eval_files(cfg.data.eval_files, cfg.logging.eval_limit) if cfg.logging.eval_every else []
         policy, ref, critic, engine_lm, tok = _build_models(cfg, info)
         engine = make_engine(cfg.rollout.backend, engine_lm, tok, batch_size=cfg.rollout.batch_size,
                              max_prompt_tokens=cfg.rollout.max_prompt_tokens, device=device)
@@ -281,14 +286,13 @@ def train(cfg, resume: bool = False) -> Path:
                 ckpt_lib.set_rng_state(extra["rng"])
                 if rank == 0:
                     log.info("resumed from %s (step %d)", found, start_step)
+        eval_missing = 0.0
         if rank == 0:
             run_dir.mkdir(parents=True, exist_ok=True)
             (run_dir / "config.yaml").write_text(config_yaml)
-            metrics_path = run_dir / "metrics.jsonl"
-            kept = []
-            if resume and metrics_path.exists():  # drop lines past the checkpoint (written before a crash)
-                kept = [ln for ln in metrics_path.read_text().splitlines() if ln and json.loads(ln)["step"] <= start_step]
-            metrics_path.write_text("".join(ln + "\n" for ln in kept))
+            _truncate_log(run_dir / "metrics.jsonl", start_step if resume else None)
+            eval_steps = _truncate_log(run_dir / "eval.jsonl", start_step if resume else None)
+            eval_missing = float(start_step not in eval_steps)
 
         def push_weights():
             # full_tensor() all-gathers shards: every rank takes part, in the same order.
@@ -312,6 +316,28 @@ def train(cfg, resume: bool = False) -> Path:
             from tqdm import tqdm
 
             pbar = tqdm(total=cfg.steps, initial=start_step, desc="train", dynamic_ncols=True)
+
+        def evaluate(at_step):
+            rng = ckpt_lib.rng_state()  # evaluation must not shift the training RNG (resume == straight)
+            rec = in_loop.evaluate(engine, eval_rows, at_step, rank=rank, world_size=world,
+                                   max_new_tokens=cfg.logging.eval_max_new_tokens or cfg.rollout.max_new_tokens,
+                                   batch_size=cfg.rollout.batch_size, system_prompt=cfg.data.system_prompt,
+                                   answer_after=cfg.reward.reasoning_delimiter)
+            ckpt_lib.set_rng_state(rng)
+            if rank == 0:
+                with (run_dir / "eval.jsonl").open("a") as f:
+                    f.write(json.dumps(rec) + "\n")
+                line = in_loop.format_line(rec)
+                (pbar.write(line) if pbar else print(line, flush=True))
+                if tb is not None:
+                    for key in ("prompt_strict", "instruction_strict", "response_words_mean"):
+                        tb.add_scalar(f"eval/{key}", rec[key], at_step)
+
+        # The baseline (step 0), or an evaluation a stop or crash left out at the checkpoint's step;
+        # only rank 0 reads eval.jsonl, the max tells every rank.
+        if cfg.logging.eval_every and start_step % cfg.logging.eval_every == 0 and \
+                all_reduce_max(torch.tensor([eval_missing])).item():
+            evaluate(start_step)
         pad_id = engine.pad_id
         n = cfg.rollout.n
         a = cfg.algo
@@ -457,6 +483,9 @@ def train(cfg, resume: bool = False) -> Path:
                 if rank == 0:
                     log.info("SIGTERM: stopped after step %d; checkpoint saved in %s", step, ckpt_root)
                 break
+            # 10. eval ---------------------------------------------------------------------------
+            if cfg.logging.eval_every and step % cfg.logging.eval_every == 0:
+                evaluate(step)
         if pbar:
             pbar.close()
         if prev is not None:
@@ -501,6 +530,16 @@ def backward_micro_batch(policy, critic, mb, batch, cfg, g_tok, g_seq, world, de
     acc += torch.stack([loss.detach(), m.get("kl_sum", zero), m["clip_sum"].to(device),
                         ent_N.detach().sum() if ent_N is not None else zero, m["tokens"].to(device),
                         vl.detach()]).double()
+
+
+def _truncate_log(path: Path, keep_upto: int | None) -> set:
+    """Keep the lines of a per-step JSONL log with step <= ``keep_upto`` (None: start it empty) and
+    return their steps: lines past the checkpoint were written before a crash and are redone."""
+    kept = []
+    if keep_upto is not None and path.exists():
+        kept = [ln for ln in path.read_text().splitlines() if ln and json.loads(ln)["step"] <= keep_upto]
+    path.write_text("".join(ln + "\n" for ln in kept))
+    return {json.loads(ln)["step"] for ln in kept}
 
 
 def _tensorboard(run_dir: Path):

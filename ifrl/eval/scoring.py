@@ -20,7 +20,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-__all__ = ["EvalResult", "score_responses", "length_stats", "load_result"]
+__all__ = ["EvalResult", "score_responses", "length_stats", "load_result", "word_counts"]
 
 MODES = ("strict", "loose")
 
@@ -33,9 +33,14 @@ def _registry_ids() -> set[str] | None:
     return set(known_ids())
 
 
+def word_counts(responses: list[str]) -> list[int]:
+    """Words per response (whitespace split), the unit of every response-length statistic here."""
+    return [len(r.split()) for r in responses]
+
+
 def length_stats(responses: list[str]) -> dict:
     """Word counts of the responses (whitespace split): the collapse check next to the scores."""
-    words = [len(r.split()) for r in responses]
+    words = word_counts(responses)
     if not words:
         return {"n": 0}
     ordered = sorted(words)
