@@ -169,7 +169,8 @@ class LoggingConfig:
     progress_bar: bool = True
     """tqdm progress bar on rank 0 (off when not a TTY)."""
     eval_every: int = 0
-    """Greedy evaluation on ``data.eval_files`` every N steps and once before training (0 = off);
+    """Greedy evaluation on ``data.eval_files`` every N steps, once before training and after the
+    last step (0 = off);
     rank 0 appends strict/loose accuracy and response lengths to eval.jsonl in the run dir."""
     eval_max_new_tokens: int = 0
     """Response budget of the evaluation in tokens (0 = rollout.max_new_tokens, the training budget)."""

@@ -335,8 +335,10 @@ def train(cfg, resume: bool = False) -> Path:
 
         # The baseline (step 0), or an evaluation a stop or crash left out at the checkpoint's step;
         # only rank 0 reads eval.jsonl, the max tells every rank.
-        if cfg.logging.eval_every and start_step % cfg.logging.eval_every == 0 and \
-                all_reduce_max(torch.tensor([eval_missing])).item():
+        def eval_due(at_step):  # every k steps, and always after the last one
+            return cfg.logging.eval_every and (at_step % cfg.logging.eval_every == 0 or at_step == cfg.steps)
+
+        if eval_due(start_step) and all_reduce_max(torch.tensor([eval_missing])).item():
             evaluate(start_step)
         pad_id = engine.pad_id
         n = cfg.rollout.n
@@ -484,7 +486,7 @@ def train(cfg, resume: bool = False) -> Path:
                     log.info("SIGTERM: stopped after step %d; checkpoint saved in %s", step, ckpt_root)
                 break
             # 10. eval ---------------------------------------------------------------------------
-            if cfg.logging.eval_every and step % cfg.logging.eval_every == 0:
+            if eval_due(step):
                 evaluate(step)
         if pbar:
             pbar.close()

@@ -86,3 +86,9 @@ def test_eval_rows_split_across_two_ranks(tmp_path):
     n_ids = sum(len(json.loads(x)["instruction_id_list"]) for x in ROWS.read_text().splitlines()[:3])
     assert all(r["prompts"] == r["prompts_scored"] == 3 and r["instructions_scored"] == n_ids for r in lines)
     assert proc.stdout.count("| prompt strict") == 2  # only rank 0 prints
+
+
+def test_eval_after_the_last_step_too(tmp_path, config_path):
+    run = tmp_path / "every2"
+    train(load_config(config_path, _eval_overrides(run, steps=3, **{"logging.eval_every": 2})))
+    assert [r["step"] for r in _read(run / "eval.jsonl")] == [0, 2, 3]
