@@ -8,6 +8,9 @@ Providers (each computes logprobs[N] of ``hidden @ weight.T / T`` at the labels)
   liger         Liger-Kernel's fused linear cross entropy, summed (CUDA, when installed)
 Modes: ``fwd`` and ``fwd+bwd`` (backward of ``sum(logp * g)`` into hidden and weight).
 
+Inputs: every 17th label is -100 (padding; ``--ignore-every``): torch-chunked spends no GEMM
+work on those rows, naive computes their logits like any other.
+
 Reported: median seconds over interleaved repeats, spread, useful TFLOP/s (2NHV forward,
 6NHV forward+backward, the same count for every provider: fused paths do more arithmetic, as
 they recompute logits in the backward) and peak extra memory (see benchmarks/_common.py).
@@ -32,12 +35,13 @@ IGNORE = -100
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
-def make_inputs(N, H, V, dtype, device, seed=0):
+def make_inputs(N, H, V, dtype, device, seed=0, ignore_every=17):
     g = torch.Generator().manual_seed(seed)
     hidden = (torch.randn(N, H, generator=g) * H**-0.5 * 4).to(device, dtype)
     weight = (torch.randn(V, H, generator=g) * 0.5).to(device, dtype)
     labels = torch.randint(0, V, (N,), generator=g)
-    labels[:: 17] = IGNORE  # some padding
+    if ignore_every:
+        labels[::ignore_every] = IGNORE  # some padding
     up = torch.randn(N, generator=g).to(device)
     return hidden, weight, labels.to(device), up
 
@@ -109,9 +113,10 @@ def child(argv):
     ap.add_argument("--dtype")
     ap.add_argument("--temperature", type=float)
     ap.add_argument("--entropy", action="store_true")
+    ap.add_argument("--ignore-every", type=int, default=17)
     a = ap.parse_args(argv)
     N, H, V = map(int, a.shape.split(","))
-    hidden, weight, labels, up = make_inputs(N, H, V, DTYPES[a.dtype], "cpu")
+    hidden, weight, labels, up = make_inputs(N, H, V, DTYPES[a.dtype], "cpu", ignore_every=a.ignore_every)
     fn = provider_fns([a.provider], "cpu", a.temperature, a.entropy)[a.provider]
     if a.provider == "compile":  # compile first (same shapes) so that compiler memory is not counted
         run_once(fn, hidden, weight, labels, up, a.mode)
@@ -131,6 +136,8 @@ def main():
     ap.add_argument("--dtype", default="fp32", choices=sorted(DTYPES))
     ap.add_argument("--temperature", type=float, default=1.0)
     ap.add_argument("--entropy", action="store_true", help="also compute the entropy")
+    ap.add_argument("--ignore-every", type=int, default=17,
+                    help="label every k-th row -100 (padding; 0: none); torch-chunked skips those rows")
     ap.add_argument("--providers", default="naive,torch-chunked,compile,ifrl-triton,liger")
     ap.add_argument("--modes", default="fwd,fwd+bwd")
     ap.add_argument("--reps", type=int, default=5)
@@ -141,7 +148,7 @@ def main():
     N, H, V = map(int, a.shape.split(","))
     dtype = DTYPES[a.dtype]
     env = _common.environment(a.device)
-    hidden, weight, labels, up = make_inputs(N, H, V, dtype, a.device)
+    hidden, weight, labels, up = make_inputs(N, H, V, dtype, a.device, ignore_every=a.ignore_every)
     fns = provider_fns(a.providers.split(","), a.device, a.temperature, a.entropy)
     rows = []
     for mode in a.modes.split(","):
@@ -150,7 +157,8 @@ def main():
         flops = (2 if mode == "fwd" else 6) * N * H * V
         for name in fns:
             row = {"bench": "logprob", "provider": name, "mode": mode, "N": N, "H": H, "V": V, "dtype": a.dtype,
-                   "entropy": a.entropy, "temperature": a.temperature, **_common.summarize(times[name]),
+                   "entropy": a.entropy, "temperature": a.temperature, "ignore_every": a.ignore_every,
+                   **_common.summarize(times[name]),
                    "times_s": times[name], "env": env}
             row["tflops"] = flops / row["median_s"] / 1e12
             if not a.no_memory:
@@ -163,7 +171,8 @@ def main():
                     row["peak_extra_mib"] = (torch.cuda.max_memory_allocated() - base) / 2**20
                     row["memory_method"] = "torch.cuda.max_memory_allocated - allocated before"
                 else:
-                    argv = [name, mode, "--shape", a.shape, "--dtype", a.dtype, "--temperature", str(a.temperature)]
+                    argv = [name, mode, "--shape", a.shape, "--dtype", a.dtype, "--temperature", str(a.temperature),
+                            "--ignore-every", str(a.ignore_every)]
                     res = _common.child_peak(__file__, argv + (["--entropy"] if a.entropy else []))
                     row["peak_extra_mib"] = res["peak_extra_bytes"] / 2**20
                     row["memory_method"] = "subprocess VmHWM (reset before the call) - RSS before the call"
@@ -174,13 +183,18 @@ def main():
             for r in rows:
                 if r["mode"] == mode:
                     r["time_vs_naive"] = r["median_s"] / base["median_s"]
+                    # Rounds are interleaved, so round i of every provider saw about the same load.
+                    r["round_time_vs_naive"] = [a / b for a, b in zip(r["times_s"], base["times_s"])]
+                    r["rounds_vs_naive"] = "/".join(f"{x:.2f}" for x in r["round_time_vs_naive"])
                     if "peak_extra_mib" in r and base.get("peak_extra_mib"):
                         r["mem_vs_naive"] = r["peak_extra_mib"] / base["peak_extra_mib"]
     cols = [("provider", "provider"), ("mode", "mode"), ("median s", "median_s"), ("spread %", "spread_pct"),
             ("reps", "reps"), ("TFLOP/s", "tflops"), ("peak extra MiB", "peak_extra_mib"),
-            ("time / naive", "time_vs_naive"), ("mem / naive", "mem_vs_naive")]
-    note = (f"N={N} H={H} V={V} {a.dtype}, temperature {a.temperature}, entropy={a.entropy}; "
-            "TFLOP/s counts 2NHV (fwd) / 6NHV (fwd+bwd) for every provider.")
+            ("time / naive", "time_vs_naive"), ("per round / naive", "rounds_vs_naive"),
+            ("mem / naive", "mem_vs_naive")]
+    ign = f"every {a.ignore_every}th label -100" if a.ignore_every else "no label -100"
+    note = (f"N={N} H={H} V={V} {a.dtype}, temperature {a.temperature}, entropy={a.entropy}, {ign}; "
+            "TFLOP/s counts 2NHV (fwd) / 6NHV (fwd+bwd) for every provider (all N rows, ignored ones included).")
     tag = a.tag or f"_{a.device.split(':')[0]}_{N}x{H}x{V}_{a.dtype}" + ("_ent" if a.entropy else "")
     paths = _common.write_results("bench_logprob", rows, cols, note, tag=tag)
     print(f"wrote {paths[0]} and {paths[1]}")

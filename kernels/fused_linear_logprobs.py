@@ -9,7 +9,9 @@ log-prob (and maybe the entropy) per token. Every path here walks the vocabulary
 * backward: the logits of one (rows x vocab) tile are recomputed, turned into
   ``dL/dz = g * (onehot - p) - ge * p * (log p + H)`` in place, and multiplied into the
   gradients of ``hidden`` and ``weight``; tiles are visited in a fixed order, so repeated
-  backward passes are bitwise equal (no atomics).
+  backward passes are bitwise equal (no atomics);
+* the torch path drops ignored rows (label -100) before any GEMM: they give 0 and get no
+  gradient, so padding and masked prompt tokens cost no matrix work.
 
 Paths: ``fused_linear_logprobs_reference`` (materialises logits; the test oracle),
 the ``torch`` path (tiled PyTorch, the CPU runtime; memory bounded by ``chunk_bytes``) and the
@@ -25,12 +27,15 @@ from ._impl import HAS_TRITON, resolve_impl, tl, triton, triton_interpreting
 
 IGNORE_INDEX = -100
 
-# Bytes of one fp32 logits tile in the torch path. Two such buffers are live at once, so the
-# transient memory of the op is about 2 x chunk_bytes plus the fp32 gradient accumulators.
+# Bytes of one fp32 logits tile. The torch path keeps one such buffer live (two with the
+# entropy), so its transient memory is about chunk_bytes plus the fp32 gradient accumulators.
 DEFAULT_CHUNK_BYTES = 64 * 1024 * 1024
-# Vocab tile width of the torch path; wide enough for efficient GEMMs, narrow enough that
-# several row blocks fit the byte budget.
+# Vocab tile width of the Triton backward's dL/dlogits buffer.
 DEFAULT_VOCAB_TILE = 8192
+# Vocab tile width of the torch path: 8192 rows x 2048 vocab fill the 64 MiB budget. Tall row
+# blocks, one per 8192 tokens, keep the weight-gradient GEMM's inner dimension long; widened
+# when all rows fit in fewer (see _torch_tile_shape).
+TORCH_VOCAB_TILE = 2048
 
 
 def _check_inputs(hidden_NH: torch.Tensor, weight_VH: torch.Tensor, labels_N: torch.Tensor, temperature: float):
@@ -101,7 +106,67 @@ def _tile_shape(N: int, V: int, chunk_bytes: int, vocab_tile: int | None) -> tup
     return rows, vt
 
 
+def _torch_tile_shape(N: int, V: int, chunk_bytes: int, vocab_tile: int | None) -> tuple[int, int]:
+    """(rows, vocab) of a torch-path tile: as many rows as the budget allows at TORCH_VOCAB_TILE,
+    the vocab tile widened when all N rows fit (fewer, larger GEMMs)."""
+    if vocab_tile:
+        return _tile_shape(N, V, chunk_bytes, vocab_tile)
+    elems = max(1, chunk_bytes // 4)
+    vt = max(1, min(V, TORCH_VOCAB_TILE))
+    if N * vt < elems:
+        vt = max(vt, min(V, elems // max(N, 1) // 256 * 256))
+    return max(1, min(max(N, 1), elems // vt)), vt
+
+
+def _tile_view(buf: torch.Tensor, nr: int, nv: int) -> torch.Tensor:
+    """A [nr, nv] logits tile in ``buf``, stored so that its longer side is the outer one.
+
+    MKL's fp32 ``h @ w.T`` (2 AVX2 threads, H=1024) ran 1.1-1.3x faster into an output taller
+    than wide than into a wide one of the same flops: 8192x2048 row-major vs column-major, and
+    2048x8192 the other way round. A wide tile is therefore kept column-major (a transposed
+    view of a [nv, nr] buffer); every op reads the tile through the view, and the backward
+    GEMMs take it with either stride.
+    """
+    if nr >= nv:
+        return buf[: nr * nv].view(nr, nv)
+    return buf[: nr * nv].view(nv, nr).T
+
+
+def _valid_rows(labels_N: torch.Tensor) -> torch.Tensor | None:
+    """Indices of the rows with a label, or None when no row is ignored."""
+    valid_N = labels_N != IGNORE_INDEX
+    return None if bool(valid_N.all()) else valid_N.nonzero().squeeze(1)
+
+
+def _scatter_rows(x: torch.Tensor, idx: torch.Tensor, n: int) -> torch.Tensor:
+    return x.new_zeros((n, *x.shape[1:])).index_copy_(0, idx, x)
+
+
 def _torch_forward(hidden_NH, weight_VH, labels_N, inv_t, want_entropy, rows, vt):
+    # Ignored rows (label -100) give 0 and get no gradient: no GEMM work is spent on them.
+    idx = _valid_rows(labels_N)
+    if idx is None:
+        return _torch_forward_rows(hidden_NH, weight_VH, labels_N, inv_t, want_entropy, rows, vt)
+    out = _torch_forward_rows(hidden_NH.index_select(0, idx), weight_VH, labels_N.index_select(0, idx), inv_t,
+                              want_entropy, rows, vt)
+    return tuple(None if x is None else _scatter_rows(x, idx, labels_N.shape[0]) for x in out)
+
+
+def _torch_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv_t, rows, vt, need_h, need_w):
+    idx = _valid_rows(labels_N)
+    if idx is None:
+        return _torch_backward_rows(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv_t, rows, vt,
+                                    need_h, need_w)
+    pick = lambda x: None if x is None else x.index_select(0, idx)  # noqa: E731
+    grad_h, grad_w = _torch_backward_rows(pick(hidden_NH), weight_VH, pick(labels_N), pick(lse_N), pick(ent_N),
+                                          pick(g_N), pick(ge_N), inv_t, rows, vt, need_h, need_w)
+    if need_h:
+        grad_h = _scatter_rows(grad_h, idx, labels_N.shape[0])
+    return grad_h, grad_w
+
+
+def _torch_forward_rows(hidden_NH, weight_VH, labels_N, inv_t, want_entropy, rows, vt):
+    """The forward on rows that all have a label."""
     N, V = hidden_NH.shape[0], weight_VH.shape[0]
     acc = _acc_dtype(hidden_NH)
     dev = hidden_NH.device
@@ -110,7 +175,7 @@ def _torch_forward(hidden_NH, weight_VH, labels_N, inv_t, want_entropy, rows, vt
     ent_N = torch.empty(N, dtype=acc, device=dev) if want_entropy else None
     labels_N = labels_N.long()
     z_buf = torch.empty(rows * vt, dtype=acc, device=dev)
-    e_buf = torch.empty(rows * vt, dtype=acc, device=dev)
+    e_buf = torch.empty(rows * vt, dtype=acc, device=dev) if want_entropy else None
     # Views, converted per tile: an fp32 copy of a bf16 vocab would cost 2x the weight.
     w_tiles = [(v0, v1, weight_VH[v0:v1]) for v0, v1 in _tiles(V, vt)]
     for n0, n1 in _tiles(N, rows):
@@ -123,75 +188,87 @@ def _torch_forward(hidden_NH, weight_VH, labels_N, inv_t, want_entropy, rows, vt
         zl = torch.zeros(nr, dtype=acc, device=dev)
         for v0, v1, w in w_tiles:
             w = w.to(acc)
-            z = z_buf[: nr * (v1 - v0)].view(nr, v1 - v0)
-            torch.mm(h, w.T, out=z)
+            z = _tile_view(z_buf, nr, v1 - v0)
             if inv_t != 1.0:
-                z.mul_(inv_t)
+                torch.addmm(z, h, w.T, beta=0, alpha=inv_t, out=z)
+            else:
+                torch.mm(h, w.T, out=z)
+            rows_in = ((lab >= v0) & (lab < v1)).nonzero().squeeze(1)
+            if rows_in.numel():
+                zl[rows_in] = z[rows_in, lab[rows_in] - v0]
             m_new = torch.maximum(m, z.amax(dim=1))
             scale = torch.exp(m - m_new)
-            e = e_buf[: nr * (v1 - v0)].view(nr, v1 - v0)
-            torch.sub(z, m_new[:, None], out=e)
-            e.exp_()
-            s = s * scale + e.sum(1)
             if want_entropy:
+                e = torch.sub(z, m_new[:, None], out=_tile_view(e_buf, nr, v1 - v0)).exp_()
+                s = s * scale + e.sum(1)
                 t = t * scale + e.mul_(z).sum(1)
-            in_tile = (lab >= v0) & (lab < v1)
-            idx = torch.where(in_tile, lab - v0, 0)
-            zl += torch.where(in_tile, z.gather(1, idx[:, None]).squeeze(1), 0.0)
+            else:
+                s = s * scale + z.sub_(m_new[:, None]).exp_().sum(1)
             m = m_new
         lse = m + torch.log(s)
-        valid = lab != IGNORE_INDEX
         lse_N[n0:n1] = lse
-        logp_N[n0:n1] = torch.where(valid, zl - lse, 0.0)
+        logp_N[n0:n1] = zl - lse
         if want_entropy:
-            ent_N[n0:n1] = torch.where(valid, lse - t / s, 0.0)
+            ent_N[n0:n1] = lse - t / s
     return logp_N, ent_N, lse_N
 
 
-def _torch_backward(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv_t, rows, vt, need_h, need_w):
-    """Recompute logits tile by tile and accumulate dL/dhidden and dL/dweight in fixed order."""
+def _torch_backward_rows(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N, inv_t, rows, vt, need_h, need_w):
+    """Recompute logits tile by tile and accumulate dL/dhidden and dL/dweight in fixed order
+    (rows that all have a label).
+
+    Without the entropy term dL/dz = g * (onehot - p) factors per row, so the tile only holds
+    ``p - onehot`` (one exp pass after a GEMM that already subtracts lse) and ``g`` goes into
+    the small operands: dL/dh = g * ((onehot - p) @ W), dL/dW = (onehot - p).T @ (g * h).
+    The first product into each gradient block overwrites it (beta=0): no zero fill, no read.
+    """
     N, V = hidden_NH.shape[0], weight_VH.shape[0]
     acc = _acc_dtype(hidden_NH)
     dev = hidden_NH.device
-    grad_h = torch.zeros(hidden_NH.shape, dtype=acc, device=dev) if need_h else None
-    grad_w = torch.zeros(weight_VH.shape, dtype=acc, device=dev) if need_w else None
+    new = torch.zeros if N == 0 or V == 0 else torch.empty
+    grad_h = new(hidden_NH.shape, dtype=acc, device=dev) if need_h else None
+    grad_w = new(weight_VH.shape, dtype=acc, device=dev) if need_w else None
     labels_N = labels_N.long()
-    valid_N = labels_N != IGNORE_INDEX
-    # Ignored rows get zero upstream gradient: they contribute nothing to either input.
-    g_N = torch.where(valid_N, g_N.to(acc), 0.0) * inv_t
+    g_N = g_N.to(acc) * inv_t
     if ge_N is not None:
-        ge_N = torch.where(valid_N, ge_N.to(acc), 0.0) * inv_t
+        ge_N = ge_N.to(acc) * inv_t
     z_buf = torch.empty(rows * vt, dtype=acc, device=dev)
-    p_buf = torch.empty(rows * vt, dtype=acc, device=dev)
+    p_buf = torch.empty(rows * vt, dtype=acc, device=dev) if ge_N is not None else None
     # Views, converted per tile: an fp32 copy of a bf16 vocab would cost 2x the weight.
     w_tiles = [(v0, v1, weight_VH[v0:v1]) for v0, v1 in _tiles(V, vt)]
-    for n0, n1 in _tiles(N, rows):
+    for bi, (n0, n1) in enumerate(_tiles(N, rows)):
         h = hidden_NH[n0:n1].to(acc)
         lab = labels_N[n0:n1]
         nr = n1 - n0
-        lse = lse_N[n0:n1, None]
+        neg_lse = -lse_N[n0:n1, None]
         g = g_N[n0:n1, None]
-        for v0, v1, w in w_tiles:
+        if ge_N is None:
+            h_rhs = h * g if need_w else None  # g folded into the weight-gradient GEMM
+        else:
+            h_rhs = h
+            ge, ent = ge_N[n0:n1, None], ent_N[n0:n1, None]
+        for vi, (v0, v1, w) in enumerate(w_tiles):
             w = w.to(acc)
-            z = z_buf[: nr * (v1 - v0)].view(nr, v1 - v0)
-            torch.mm(h, w.T, out=z)
-            if inv_t != 1.0:
-                z.mul_(inv_t)
-            z.sub_(lse)  # z now holds log p
+            nv = v1 - v0
+            z = _tile_view(z_buf, nr, nv)
+            z.copy_(neg_lse.expand(nr, nv))
+            z.addmm_(h, w.T, alpha=inv_t)  # z now holds log p
+            rows_in = ((lab >= v0) & (lab < v1)).nonzero().squeeze(1)
+            cols_in = lab[rows_in] - v0
             if ge_N is None:
-                grad_z = z.exp_().mul_(-g)  # -g * p
+                z.exp_()  # p
+                z[rows_in, cols_in] -= 1.0  # p - onehot
             else:
-                p = torch.exp(z, out=p_buf[: nr * (v1 - v0)].view(nr, v1 - v0))
-                # -p * (g + ge * (log p + H))
-                grad_z = z.add_(ent_N[n0:n1, None]).mul_(ge_N[n0:n1, None]).add_(g).mul_(p).neg_()
-            in_tile = (lab >= v0) & (lab < v1)
-            rows_in = in_tile.nonzero().squeeze(1)
-            if rows_in.numel():
-                grad_z[rows_in, lab[rows_in] - v0] += g[rows_in, 0]
+                p = torch.exp(z, out=_tile_view(p_buf, nr, nv))
+                # p * (g + ge * (log p + H)) - g * onehot = -dL/dz
+                z.add_(ent).mul_(ge).add_(g).mul_(p)
+                z[rows_in, cols_in] -= g[rows_in, 0]
             if need_h:
-                grad_h[n0:n1].addmm_(grad_z, w)
+                grad_h[n0:n1].addmm_(z, w, beta=0.0 if vi == 0 else 1.0, alpha=-1.0)
             if need_w:
-                grad_w[v0:v1].addmm_(grad_z.T, h)
+                grad_w[v0:v1].addmm_(z.T, h_rhs, beta=0.0 if bi == 0 else 1.0, alpha=-1.0)
+        if need_h and ge_N is None:
+            grad_h[n0:n1].mul_(g)
     return grad_h, grad_w
 
 
@@ -386,7 +463,7 @@ def _flp_fwd_op(
             hidden_NH.contiguous(), weight_VH.contiguous(), labels_N.contiguous(), inv_t, return_entropy
         )
     else:
-        rows, vt = _tile_shape(N, V, chunk_bytes, vocab_tile or None)
+        rows, vt = _torch_tile_shape(N, V, chunk_bytes, vocab_tile or None)
         logp_N, ent_N, lse_N = _torch_forward(hidden_NH, weight_VH, labels_N, inv_t, return_entropy, rows, vt)
     if ent_N is None:
         ent_N = logp_N.new_empty(0)
@@ -409,7 +486,7 @@ def _flp_bwd_op(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """-> (dL/dhidden, dL/dweight) in the inputs' dtypes; an empty tensor for one not needed."""
     N, V = hidden_NH.shape[0], weight_VH.shape[0]
-    rows, vt = _tile_shape(N, V, chunk_bytes, vocab_tile or None)
+    rows, vt = (_tile_shape if impl == "triton" else _torch_tile_shape)(N, V, chunk_bytes, vocab_tile or None)
     fn = _triton_backward if impl == "triton" else _torch_backward
     if impl == "triton":
         hidden_NH, weight_VH, labels_N = hidden_NH.contiguous(), weight_VH.contiguous(), labels_N.contiguous()
@@ -472,8 +549,9 @@ def fused_linear_logprobs(
         impl: ``None`` (Triton on CUDA, tiled PyTorch elsewhere), ``"reference"``,
             ``"torch"`` or ``"triton"``.
         chunk_bytes / vocab_tile: size of one fp32 logits tile (torch path and Triton backward; 64 MiB:
-            larger row blocks measured faster on CPU than 32 MiB);
-            transient memory is about ``2 * chunk_bytes``.
+            larger row blocks measured faster on CPU than 32 MiB). The torch path's transient memory
+            is about ``chunk_bytes`` (``2 * chunk_bytes`` with the entropy), the Triton backward's
+            ``2 * chunk_bytes``; ``vocab_tile`` defaults to 2048 (torch, widened for small N) / 8192.
 
     Returns:
         float32 ``logprobs[N]`` (float64 for float64 inputs), or ``(logprobs[N], entropy[N])``.

@@ -57,6 +57,49 @@ def test_matches_float64_values_and_grads(impl, N, H, V, temperature):
         torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=2e-5, msg=name)
 
 
+@pytest.mark.parametrize("return_entropy", [False, True])
+@pytest.mark.parametrize("chunk_bytes,vocab_tile,ignore", [
+    (4 * 40 * 9, 9, (3,)),  # tiles taller than wide (row-major storage), ragged last row block
+    (4 * 9 * 40, 40, (0, 1, 2, 3, 30, 69)),  # wide tiles (column-major storage), many ignored rows
+    (64 * 1024 * 1024, None, (3,)),  # the default tile shape: one row block, vocab widened to V
+])
+def test_torch_tile_layouts_match_float64(return_entropy, chunk_bytes, vocab_tile, ignore):
+    N, H, V = 70, 40, 130
+    hidden, weight, labels = _inputs(N, H, V, ignore=ignore)
+    g = torch.Generator().manual_seed(2)
+    up = torch.randn(N, generator=g).to(hidden.device)
+    up_e = torch.randn(N, generator=g).to(hidden.device) if return_entropy else torch.zeros(N, device=hidden.device)
+    ref = _f64(hidden, weight, labels, up, up_e, 0.8)
+    out = _run(fused_linear_logprobs, hidden, weight, labels, up, up_e, temperature=0.8, impl="torch",
+               chunk_bytes=chunk_bytes, vocab_tile=vocab_tile)
+    for got, want, name in zip(out, ref, ["logp", "entropy", "grad_hidden", "grad_weight"]):
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=2e-5, msg=name)
+
+
+def test_torch_tile_shape_defaults():
+    from ifrl_kernels.fused_linear_logprobs import _torch_tile_shape
+
+    mib64 = 64 * 1024 * 1024
+    assert _torch_tile_shape(8192, 32768, mib64, None) == (8192, 2048)  # tall: 8192 rows x 2048 vocab
+    assert _torch_tile_shape(20000, 152064, mib64, None) == (8192, 2048)  # several row blocks
+    assert _torch_tile_shape(2048, 32768, mib64, None) == (2048, 8192)  # all rows fit: vocab widened
+    assert _torch_tile_shape(10, 50, mib64, None) == (10, 50)
+    assert _torch_tile_shape(300, 2000, 4 * 16384, 500) == (32, 500)  # an explicit vocab tile is kept
+
+
+def test_ignored_rows_ignore_nonfinite_upstream_gradients():
+    """Ignored rows are dropped before any arithmetic: inf/nan upstream gradients there change nothing."""
+    hidden, weight, labels = _inputs(30, 16, 50, ignore=(0, 7, 29))
+    ignored = labels == IGNORE_INDEX
+    up = torch.linspace(-1, 1, 30, device=hidden.device)
+    bad = torch.where(ignored, torch.tensor([float("inf"), float("nan"), -float("inf")]).repeat(10)[:30], up)
+    clean = _run(fused_linear_logprobs, hidden, weight, labels, up * ~ignored, up * ~ignored, impl="torch")
+    dirty = _run(fused_linear_logprobs, hidden, weight, labels, bad, bad, impl="torch")
+    for a, b in zip(clean, dirty):
+        assert torch.equal(a, b)
+    assert torch.all(dirty[2][ignored] == 0)
+
+
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
 def test_low_precision_inputs_accumulate_in_fp32(impl, dtype):
     hidden, weight, labels = _inputs(37, 48, 101, dtype=dtype)
