@@ -63,6 +63,9 @@ class ConstraintSpec:
     conflicts_except: frozenset = frozenset()
     batch: Callable[[list[str], list[dict]], list[bool]] | None = None
     """Optional fast path over many (text, prepared kwargs) pairs; must equal ``check``."""
+    shared: Callable[[list[str], list[str], list[dict]], list[bool]] | None = None
+    """Optional fast path that serves several ids in one pass (``fast_shared``): it takes
+    ``(ids, texts, kws)`` with one id per text; the engine merges the ids that share it."""
     sample: Callable[[random.Random], dict] | None = None
     """Optional custom kwargs sampler (else sampled from ``kwargs``)."""
     family: str = ""
@@ -105,6 +108,21 @@ def fast(id: str):
 
     def deco(fn):
         _REGISTRY[id].batch = fn
+        return fn
+
+    return deco
+
+
+def fast_shared(*ids: str):
+    """Attach one fast path ``fn(ids, texts, kws) -> list[bool]`` to several registered ids
+    (e.g. the ids that all need language detection, so it runs once per batch). Each id
+    also gets it as its own ``batch``."""
+
+    def deco(fn):
+        for i in ids:
+            spec = _REGISTRY[i]
+            spec.shared = fn
+            spec.batch = (lambda i: lambda texts, kws: fn([i] * len(texts), texts, kws))(i)
         return fn
 
     return deco
@@ -257,6 +275,58 @@ def validate_kwargs(instruction_id: str, kwargs: dict | None, where: str | None 
             "Remove the field or fix the instruction id."
         )
     return spec.prepare(out) if spec.prepare else out
+
+
+def validator(spec: ConstraintSpec) -> Callable[[Any], dict]:
+    """A function ``kw -> prepared kwargs`` equal to ``validate_kwargs(spec.id, kw)``: it
+    takes the common exact-type case itself and hands anything else (None values, floats,
+    tuples, extra fields, invalid input) to ``validate_kwargs``, which converts or raises."""
+    v = _VALIDATORS.get(spec.id)
+    if v is None:
+        v = _VALIDATORS[spec.id] = _make_validator(spec)
+    return v
+
+
+_VALIDATORS: dict[str, Callable[[Any], dict]] = {}
+
+
+def _make_validator(spec: ConstraintSpec) -> Callable[[Any], dict]:
+    iid, prepare = spec.id, spec.prepare
+    fields = tuple((k.name, k.kind, k.lo, k.choices) for k in spec.kwargs)
+    n = len(fields)
+    if not fields:
+        def check_empty(kw):
+            if kw is None or (type(kw) is dict and not kw):
+                return prepare({}) if prepare else {}
+            return validate_kwargs(iid, kw)
+
+        return check_empty
+    if not all(k.required for k in spec.kwargs):
+        return lambda kw: validate_kwargs(iid, kw)
+
+    def check(kw):
+        if type(kw) is not dict or len(kw) != n:
+            return validate_kwargs(iid, kw)
+        out = {}
+        for name, kind, lo, choices in fields:
+            v = kw.get(name)
+            t = type(v)
+            if kind == "int":
+                ok = t is int and (lo is None or v >= lo)
+            elif kind == "str":
+                ok = t is str and not v.isspace() and v != ""
+            elif kind == "choice":
+                ok = t is str and v in choices
+            else:  # str_list
+                ok = t is list and len(v) > 0 and all(type(x) is str and x for x in v)
+                if ok:
+                    v = list(v)
+            if not ok:
+                return validate_kwargs(iid, kw)
+            out[name] = v
+        return prepare(out) if prepare else out
+
+    return check
 
 
 def _field(where, name, v, instruction_id) -> str:

@@ -1,4 +1,8 @@
-"""change_case:* — all-capital words, all upper / all lower English responses."""
+"""change_case:* — all-capital words, all upper / all lower English responses.
+
+The two English-case ids share their fast path with language:response_language
+(``families/language.py``): one language-detection pass serves all three.
+"""
 
 from ifrl.constraints.families._common import compare, relation_kwarg, relation_words
 from ifrl.constraints.registry import KwargSpec, constraint, fast
@@ -36,13 +40,6 @@ def _capital_batch(texts, kws):
     return out
 
 
-def _is_english(texts):
-    from ifrl.constraints.text.langdetect import is_language_batch
-
-    # langdetect failing (no letters at all) counts as a pass in the official checker.
-    return is_language_batch(texts, ["en"] * len(texts))
-
-
 @constraint(
     "change_case:english_capital",
     describe=lambda kw: "Your entire response should be in English, and in all capital letters.",
@@ -56,15 +53,6 @@ def english_capital(text: str, kw: dict) -> bool:
         return False
     lang = detect_ref(text)
     return lang is None or lang == "en"
-
-
-@fast("change_case:english_capital")
-def _english_capital_batch(texts, kws):
-    idx = [i for i, t in enumerate(texts) if t.isupper()]
-    out = [False] * len(texts)
-    for i, ok in zip(idx, _is_english([texts[i] for i in idx])):
-        out[i] = ok
-    return out
 
 
 @constraint(
@@ -81,12 +69,3 @@ def english_lowercase(text: str, kw: dict) -> bool:
         return False
     lang = detect_ref(text)
     return lang is None or lang == "en"
-
-
-@fast("change_case:english_lowercase")
-def _english_lowercase_batch(texts, kws):
-    idx = [i for i, t in enumerate(texts) if t.islower()]
-    out = [False] * len(texts)
-    for i, ok in zip(idx, _is_english([texts[i] for i in idx])):
-        out[i] = ok
-    return out

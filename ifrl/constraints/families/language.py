@@ -1,6 +1,7 @@
 """language:* — the language the response is written in."""
 
-from ifrl.constraints.registry import KwargSpec, constraint, fast
+from ifrl.constraints.families import change_case  # noqa: F401  (registers the case ids served below)
+from ifrl.constraints.registry import KwargSpec, constraint, fast_shared
 
 # ISO 639-1 codes (langdetect's labels) and English names, for phrasing and sampling.
 LANGUAGES = {
@@ -36,8 +37,29 @@ def response_language(text: str, kw: dict) -> bool:
     return lang is None or lang == kw["language"]
 
 
-@fast("language:response_language")
-def _language_batch(texts, kws):
+@fast_shared("language:response_language", "change_case:english_capital", "change_case:english_lowercase")
+def _language_ids_batch(ids, texts, kws):
+    """The three ids langdetect decides, in one detection pass. The case ids detect only
+    texts that pass their case test (``str.isupper`` / ``str.islower``), and ask for English;
+    undetectable text passes, as in IFEval."""
     from ifrl.constraints.text.langdetect import is_language_batch
 
-    return is_language_batch(texts, [kw["language"] for kw in kws])
+    out = [False] * len(texts)
+    idx, todo, langs = [], [], []
+    for i, (iid, t, kw) in enumerate(zip(ids, texts, kws)):
+        if iid == "language:response_language":
+            lang = kw["language"]
+        elif iid == "change_case:english_capital":
+            if not t.isupper():
+                continue
+            lang = "en"
+        else:
+            if not t.islower():
+                continue
+            lang = "en"
+        idx.append(i)
+        todo.append(t)
+        langs.append(lang)
+    for i, ok in zip(idx, is_language_batch(todo, langs)):
+        out[i] = ok
+    return out

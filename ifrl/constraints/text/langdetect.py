@@ -110,7 +110,7 @@ def _preclean(text: str) -> str:
         text = Detector.URL_RE.sub(" ", text)
     if "@" in text:
         text = Detector.MAIL_RE.sub(" ", text)
-    if _VI_MARKS.search(text):
+    if not text.isascii() and _VI_MARKS.search(text):
         text = NGram.normalize_vi(text)
     return text
 
@@ -253,14 +253,9 @@ def _mt_random(mt, pos):
 
 
 @njit(cache=True)
-def _detect_one(cps, norm, flags, table, unigram, code, dense2, dense3, prob, mt0, pos0, buf, grams_idx, cache,
-                target):
-    """Language index for one text (already pre-cleaned), UNKNOWN or NO_FEATURES.
-
-    With ``target >= 0`` only "is it ``target``?" is asked: the trials stop as soon as
-    the answer is decided, because each remaining trial can add at most 1/7 to any
-    language's mean probability. The answer is then ``target`` or NOT_TARGET, the same
-    verdict the full computation gives."""
+def _grams_general(cps, norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx, cache):
+    """Profile rows of the n-grams langdetect scores for ``cps`` (pre-cleaned), in
+    order, written to ``grams_idx``; returns their number."""
     # append(): truncate, collapse runs of ' '
     n = 0
     pre = -1
@@ -363,8 +358,60 @@ def _detect_one(cps, norm, flags, table, unigram, code, dense2, dense3, prob, mt
             if j >= 0:
                 grams_idx[ng] = j
                 ng += 1
-    if ng == 0:
-        return NO_FEATURES
+    return ng
+
+
+@njit(cache=True)
+def _grams_ascii(cps, acode, uni, dense2, dense3, grams_idx):
+    """``_grams_general`` for a text of ASCII code points only. Normalised ASCII is letters
+    and spaces, coded 0 (space), 1-26 (upper case), 27-52 (lower case), so every n-gram is
+    a lookup in a small dense table. Collapsing runs of spaces first changes nothing here
+    (a space after a space only resets the window again), so it is skipped."""
+    m = min(cps.shape[0], MAX_TEXT)
+    w1 = 0  # code of the window's last character (the window starts as " ")
+    w2 = -1  # code of the one before it, -1 when the window holds one character
+    capital = False
+    ng = 0
+    for i in range(m):
+        k = acode[cps[i]]
+        if w1 == 0:
+            w2 = -1
+            capital = False
+            if k == 0:
+                continue
+        if 1 <= k <= 26:
+            if 1 <= w1 <= 26:
+                capital = True
+        else:
+            capital = False
+        if not capital:
+            j = uni[k]
+            if j >= 0:
+                grams_idx[ng] = j
+                ng += 1
+            j = dense2[w1 * N_SYM + k]
+            if j >= 0:
+                grams_idx[ng] = j
+                ng += 1
+            if w2 >= 0:
+                j = dense3[(w2 * N_SYM + w1) * N_SYM + k]
+                if j >= 0:
+                    grams_idx[ng] = j
+                    ng += 1
+        w2 = w1
+        w1 = k
+    return ng
+
+
+@njit(cache=True, error_model="numpy")
+def _trials(grams_idx, ng, prob, mt0, pos0, target):
+    """Language index from the n-gram rows ``grams_idx[:ng]`` (ng > 0), or UNKNOWN.
+
+    With ``target >= 0`` only "is it ``target``?" is asked: the trials stop as soon as
+    the answer is decided, because each remaining trial can add at most 1/7 to any
+    language's mean probability. The answer is then ``target`` or NOT_TARGET, the same
+    verdict the full computation gives. (The normalising sum is never 0: the leading
+    language keeps at least (weight)^5 of its mass between normalisations.)"""
     nl = prob.shape[1]
     mt = mt0.copy()
     pos = np.empty(1, dtype=np.int64)
@@ -396,20 +443,19 @@ def _detect_one(cps, norm, flags, table, unigram, code, dense2, dense3, prob, mt
             r = _mt_next(mt, pos) >> shift
             while r >= ng:
                 r = _mt_next(mt, pos) >> shift
-            row = grams_idx[r]
+            pr = prob[grams_idx[r]]
             for j in range(nl):
-                p[j] *= weight + prob[row, j]
+                p[j] *= weight + pr[j]
             if i % 5 == 0:
                 s = 0.0
-                for j in range(nl):
+                for j in range(nl):  # in order, as Python's sum()
                     s += p[j]
-                maxp = 0.0
+                conv = False  # max(p) > CONV_THRESHOLD, as an or-reduction
                 for j in range(nl):
                     v = p[j] / s
-                    if maxp < v:
-                        maxp = v
                     p[j] = v
-                if maxp > CONV_THRESHOLD or i >= ITERATION_LIMIT:
+                    conv |= v > CONV_THRESHOLD
+                if conv or i >= ITERATION_LIMIT:
                     break
             i += 1
         for j in range(nl):
@@ -435,19 +481,31 @@ def _detect_one(cps, norm, flags, table, unigram, code, dense2, dense3, prob, mt
     return best
 
 
+@njit(cache=True)
+def _is_ascii(cps, m):
+    for i in range(m):
+        if cps[i] >= 128:
+            return False
+    return True
+
+
 @njit(cache=True, parallel=True)
-def _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, prob, mt0, pos0, targets):
+def _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob, mt0, pos0,
+                 targets):
     nt = offsets.shape[0] - 1
     out = np.empty(nt, dtype=np.int64)
     for t in prange(nt):
         a = offsets[t]
         b = offsets[t + 1]
         m = min(b - a, MAX_TEXT)
-        buf = np.empty(max(m, 1), dtype=np.int32)
-        grams_idx = np.empty(max(3 * m, 1), dtype=np.int64)
-        cache = np.empty((1 << CACHE_BITS, 2), dtype=np.int64)
-        out[t] = _detect_one(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, prob, mt0, pos0, buf,
-                             grams_idx, cache, targets[t])
+        grams_idx = np.empty(max(3 * m, 1), dtype=np.int32)
+        if _is_ascii(cps[a:b], m):
+            ng = _grams_ascii(cps[a:b], acode, uni, dense2, dense3, grams_idx)
+        else:
+            buf = np.empty(max(m, 1), dtype=np.int32)
+            cache = np.empty((1 << CACHE_BITS, 2), dtype=np.int64)
+            ng = _grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx, cache)
+        out[t] = NO_FEATURES if ng == 0 else _trials(grams_idx, ng, prob, mt0, pos0, targets[t])
     return out
 
 
@@ -523,10 +581,21 @@ def _build_dense(keys):
 
 @lru_cache(maxsize=None)
 def hash_table():
-    keys = profiles()[1]
+    """Look-up tables of the n-gram extraction: the hashed n-gram keys, the unigram rows,
+    the dense ASCII tables, and for ASCII input the code of each normalised character
+    (``acode``) and the unigram row of each code (``uni``)."""
+    keys, norm = profiles()[1], profiles()[3]
     table, unigram = _build_hash(keys, HASH_BITS)
     code, dense2, dense3 = _build_dense(keys)
-    return table, unigram, code, dense2, dense3
+    acode = np.array([code[norm[c]] for c in range(128)], dtype=np.int64)
+    if (acode < 0).any():  # pragma: no cover - langdetect maps ASCII to letters and spaces
+        raise RuntimeError("langdetect normalises some ASCII character to a non-letter")
+    uni = np.full(N_SYM, -1, dtype=np.int32)
+    for c in range(128):
+        if acode[c] > 0:
+            uni[acode[c]] = unigram[norm[c]]
+    return table, unigram, code, dense2, dense3, acode, uni
+
 
 
 @lru_cache(maxsize=None)
@@ -543,10 +612,10 @@ def _codes(texts: list[str], targets: np.ndarray, seed: int) -> np.ndarray:
     cleaned = [_preclean(t) for t in texts]
     cps, offsets = encode(cleaned)
     mt0, pos0 = _mt_state(seed)
-    table, unigram, code, dense2, dense3 = hash_table()
+    table, unigram, code, dense2, dense3, acode, uni = hash_table()
     with kernel_threads(cps.shape[0]):
-        return _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, prob, mt0, pos0,
-                            targets)
+        return _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
+                            mt0, pos0, targets)
 
 
 def is_language_batch(texts: list[str], languages: list[str], seed: int = SEED) -> list[bool]:

@@ -89,11 +89,12 @@ def encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     offsets = np.zeros(len(texts) + 1, dtype=np.int64)
     if texts:
         np.cumsum([len(t) for t in texts], out=offsets[1:])
-    joined = "".join(texts)
+    # Text by text: CPython encodes a string whose widest character is ASCII or UCS-2
+    # many times faster than a UCS-4 one, and one emoji would make the joined batch UCS-4.
     try:
-        raw = joined.encode("utf-32-le")
+        raw = b"".join([t.encode("utf-32-le") for t in texts])
     except UnicodeEncodeError:  # lone surrogates (e.g. from JSON "\ud800") keep their code point
-        raw = joined.encode("utf-32-le", "surrogatepass")
+        raw = b"".join([t.encode("utf-32-le", "surrogatepass") for t in texts])
     cps = np.frombuffer(raw, dtype=np.int32)  # code points < 0x110000 fit; read-only view
     return cps, offsets
 
