@@ -331,13 +331,21 @@ _SPEC_LIST = [
         lambda kw: ["Do not use any commas in your response.", "Your answer must not contain a single comma."],
         frozenset({"combination:repeat_prompt", "detectable_format:json_format"}),
     ),
+    HardSpec(
+        "quality:no_repetition",
+        lambda r, t, n: {},
+        lambda kw: ["Do not repeat any sentence or line.", "Never say the same sentence twice."],
+        frozenset({"combination:repeat_prompt", "combination:two_responses"}),
+    ),
 ]
 
 SPECS: dict[str, HardSpec] = {s.id: s for s in _SPEC_LIST}
 
-#: Ids the builder draws from unless told otherwise. ``constrained_response`` only makes sense
-#: for yes/no questions, so it is opt-in.
-DEFAULT_IDS: tuple[str, ...] = tuple(i for i in SPECS if i != "detectable_format:constrained_response")
+#: Ids the builder draws from unless told otherwise: IFEval's. ``constrained_response`` only
+#: makes sense for yes/no questions and ``quality:no_repetition`` is not an IFEval id, so both
+#: are opt-in (``--ids`` / ``--require-ids``).
+DEFAULT_IDS: tuple[str, ...] = tuple(i for i in SPECS if i not in ("detectable_format:constrained_response",
+                                                                    "quality:no_repetition"))
 
 
 _REGISTRY_CONFLICTS: dict[str, set[str]] = {}

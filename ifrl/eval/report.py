@@ -35,7 +35,8 @@ def summary_lines(m: dict) -> list[str]:
     ln = m.get("length") or {}
     if ln.get("n"):
         lines.append(f"  response words: median {ln['median_words']:g}, mean {ln['mean_words']:g}, "
-                     f"<=3 words {_pct(ln['frac_le_3_words'])}")
+                     f"<=3 words {_pct(ln['frac_le_3_words'])}"
+                     + (f", repeating a sentence/line {_pct(ln['frac_repeating'])}" if "frac_repeating" in ln else ""))
     if m.get("per_id"):
         width = max(len(k) for k in m["per_id"])
         lines.append(f"  {'instruction id':<{width}}  {'n':>4}  {'strict':>7}  {'loose':>7}")
@@ -59,7 +60,8 @@ def markdown_report(results: list[dict], *, title: str = "Evaluation", chart: st
     out.append("| prompts | " + " | ".join(str(r["prompts"]) for r in results) + " |")
     out += ["", "## Response length (words)", "", "| statistic | " + " | ".join(names) + " |",
             "|---|" + "---:|" * len(names)]
-    for key in ("median_words", "mean_words", "p10_words", "p90_words", "frac_le_3_words", "frac_empty"):
+    for key in ("median_words", "mean_words", "p10_words", "p90_words", "frac_le_3_words", "frac_empty",
+                "frac_repeating"):
         vals = []
         for r in results:
             v = (r.get("length") or {}).get(key)

@@ -39,7 +39,10 @@ def word_counts(responses: list[str]) -> list[int]:
 
 
 def length_stats(responses: list[str]) -> dict:
-    """Word counts of the responses (whitespace split): the collapse check next to the scores."""
+    """Word counts of the responses (whitespace split) and the share of answers that say one
+    sentence or line twice (``quality:no_repetition`` fails): the collapse checks next to the scores."""
+    from ifrl.constraints.families.quality import repeated_piece
+
     words = word_counts(responses)
     if not words:
         return {"n": 0}
@@ -53,6 +56,7 @@ def length_stats(responses: list[str]) -> dict:
         "max_words": max(words),
         "frac_le_3_words": round(sum(w <= 3 for w in words) / len(words), 4),
         "frac_empty": round(sum(not r.strip() for r in responses) / len(responses), 4),
+        "frac_repeating": round(sum(repeated_piece(r) is not None for r in responses) / len(responses), 4),
     }
 
 

@@ -14,7 +14,7 @@ from ifrl.constraints.report import summarize
 def test_known_ids_cover_ifeval_and_light():
     ids = C.known_ids()
     assert len(C.ifeval_ids()) == 25
-    assert {"light", "light_choice"} <= set(ids) and len(ids) == 27
+    assert {"light", "light_choice", "quality:no_repetition"} <= set(ids) and len(ids) == 28
 
 
 @pytest.mark.parametrize("iid,soft", [
