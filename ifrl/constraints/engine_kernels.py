@@ -221,6 +221,31 @@ def _chunk_capitals(cps, s, e, flags):
     return 1 if (a_up and b_up) else 0
 
 
+@njit(cache=True)
+def _sentence_capitals(cps, base, n, a, b, flags):
+    """Capital tokens of the sentence cps[base + a: base + b] of a text of n code points,
+    or -1 when it needs the full rules."""
+    cnt = 0
+    i = a
+    while i < b:
+        if flags[cps[base + i]] & 2:
+            i += 1
+            continue
+        j = i
+        while j < b and (flags[cps[base + j]] & 2) == 0:
+            j += 1
+        crosses = (i == a and a > 0 and (flags[cps[base + a - 1]] & 2) == 0) or \
+                  (j == b and b < n and (flags[cps[base + b]] & 2) == 0)
+        c = _chunk_capitals(cps, base + i, base + j, flags)
+        if c != 0 and crosses:
+            c = -1
+        if c < 0:
+            return -1
+        cnt += c
+        i = j
+    return cnt
+
+
 @njit(cache=True, parallel=True)
 def _capital_sentences(cps, offsets, spans, span_off, flags, out):
     # out[k]: capital tokens of sentence k, or -1 when it needs the full rules
@@ -229,28 +254,27 @@ def _capital_sentences(cps, offsets, spans, span_off, flags, out):
         base = offsets[t]
         n = offsets[t + 1] - base
         for k in range(span_off[t], span_off[t + 1]):
-            a = spans[k, 0]
-            b = spans[k, 1]
-            cnt = 0
-            i = a
-            while i < b:
-                if flags[cps[base + i]] & 2:
-                    i += 1
-                    continue
-                j = i
-                while j < b and (flags[cps[base + j]] & 2) == 0:
-                    j += 1
-                crosses = (i == a and a > 0 and (flags[cps[base + a - 1]] & 2) == 0) or \
-                          (j == b and b < n and (flags[cps[base + b]] & 2) == 0)
-                c = _chunk_capitals(cps, base + i, base + j, flags)
-                if c != 0 and crosses:
-                    c = -1
-                if c < 0:
-                    cnt = -1
-                    break
-                cnt += c
-                i = j
-            out[k] = cnt
+            out[k] = _sentence_capitals(cps, base, n, spans[k, 0], spans[k, 1], flags)
+
+
+@njit(cache=True, parallel=True)
+def _capital_texts(cps, offsets, spans, counts, flags, out):
+    # out[t]: capital tokens of text t from its Punkt spans (spans[offsets[t] + t:][:counts[t]],
+    # as punkt_fast writes them), or -1 when a sentence needs the full rules or Punkt deferred
+    nt = offsets.shape[0] - 1
+    for t in prange(nt):
+        base = offsets[t]
+        n = offsets[t + 1] - base
+        total = 0
+        if counts[t] < 0:
+            total = -1
+        for k in range(base + t, base + t + max(counts[t], 0)):
+            c = _sentence_capitals(cps, base, n, spans[k, 0], spans[k, 1], flags)
+            if c < 0:
+                total = -1
+                break
+            total += c
+        out[t] = total
 
 
 def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list[int]:
@@ -276,4 +300,22 @@ def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list
                 c = sum(1 for w in treebank_tokens(text[a:b]) if w.isupper())
             n += c
         out.append(n)
+    return out
+
+
+def capital_counts_batch(texts: list[str]) -> list[int]:
+    """``capital_counts(texts, sentence_spans_batch(texts))`` in two kernel passes over one
+    encoding; texts the kernels cannot decide go through ``capital_counts`` one by one."""
+    from ifrl.constraints.text.punkt_fast import run_spans, sentence_spans_batch
+
+    if not texts:
+        return []
+    flags, _ = tables()
+    cps, offsets, spans, counts = run_spans(texts)
+    per = np.empty(len(texts), dtype=np.int64)
+    with kernel_threads(cps.shape[0]):
+        _capital_texts(cps, offsets, spans, counts, flags, per)
+    out = per.tolist()
+    for t in np.nonzero(per < 0)[0].tolist():
+        out[t] = capital_counts([texts[t]], sentence_spans_batch([texts[t]]))[0]
     return out

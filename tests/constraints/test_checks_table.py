@@ -100,6 +100,8 @@ CASES = [
     ("light_choice_letter", "light_choice", {"answer": "B"}, "I pick \\boxed{(b)}", True),
     ("light_choice_text_wrap", "light_choice", {"answer": "(C)"}, "\\boxed{\\text{C}}", True),
     ("light_choice_wrong", "light_choice", {"answer": "B"}, "\\boxed{A}", False),
+    ("no_repetition_ok", "quality:no_repetition", {}, "One two.\nThree four!", True),
+    ("no_repetition_line_repeated", "quality:no_repetition", {}, "*One two*\nSomething else. one, TWO.", False),
 ]
 
 
@@ -146,3 +148,39 @@ def test_substring_fast_paths_equal_regex_on_random_text():
         t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
         assert split_dividers(t) == re.split(r"\s?\*\*\*\s?", t), repr(t)
         assert count_sections(t, "Section") == len(re.split(r"\s?Section\s?\d+\s?", t)) - 1, repr(t)
+
+
+def test_whole_word_search_equals_regex_on_random_ascii():
+    """keywords:forbidden_words' str.find version of ``\\bword\\b`` against ``re``."""
+    import random
+    import re
+
+    from ifrl.constraints.families.keywords import has_whole_word
+
+    rng = random.Random(11)
+    alphabet = [" ", "\n", "_", "-", ".", "'", "a", "b", "ab", "ba", "1", "x"]
+    words = ["a", "ab", "b_", "_", "1a", "ab.", "-a", "a'b", "aba"]
+    for _ in range(4000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
+        w = rng.choice(words)
+        want = re.search(r"\b" + re.escape(w) + r"\b", t) is not None
+        assert has_whole_word(t, w) == want, (t, w)
+
+
+def test_ascii_fold_facts_behind_the_keyword_fast_paths():
+    """The facts ``keywords.ascii_fold_safe`` rests on, over every code point."""
+    import re
+    import string
+
+    from ifrl.constraints.families.keywords import FOLDS_TO_ASCII
+
+    printable = "".join(c for c in string.printable if c not in string.whitespace)
+    pat = re.compile("[" + re.escape(printable) + "]", re.IGNORECASE)
+    chars = [chr(c) for c in range(128, 0x110000) if not 0xD800 <= c <= 0xDFFF]
+    assert tuple(c for c in chars if pat.fullmatch(c)) == FOLDS_TO_ASCII
+    assert [c for c in chars if len(c.lower()) != 1] == ["\u0130"]
+
+    def word(c):
+        return c.isalnum() or c == "_"
+
+    assert not [c for c in chars if c != "\u0130" and word(c) != word(c.lower())]

@@ -95,9 +95,11 @@ def test_langdetect_constants_match_package():
 def test_capital_numba_kernel_equals_nltk(texts, official):
     import nltk
 
-    from ifrl.constraints.engine_kernels import capital_counts
+    from ifrl.constraints.engine_kernels import capital_counts, capital_counts_batch
 
     extra = ["x \u00c9T\u00c9 FORT. \u201cHELLO\u201d WORLD\u2019S", "A\u2014B C\u2013D", "I'm here. WE'RE", "GONNA WANNA go"]
     sample = texts + EDGE_TEXTS + extra
     got = capital_counts(sample, punkt_fast.sentence_spans_batch(sample))
-    assert got == [sum(1 for w in nltk.word_tokenize(t) if w.isupper()) for t in sample]
+    want = [sum(1 for w in nltk.word_tokenize(t) if w.isupper()) for t in sample]
+    assert got == want
+    assert capital_counts_batch(sample) == want

@@ -24,8 +24,7 @@ def capital_word_frequency(text: str, kw: dict) -> bool:
 
 @fast("change_case:capital_word_frequency")
 def _capital_batch(texts, kws):
-    from ifrl.constraints.engine_kernels import capital_counts
-    from ifrl.constraints.text.punkt_fast import sentence_spans_batch
+    from ifrl.constraints.engine_kernels import capital_counts_batch
 
     out = [False] * len(texts)
     todo = []
@@ -34,8 +33,7 @@ def _capital_batch(texts, kws):
             out[i] = compare(0, kw["capital_relation"], kw["capital_frequency"])
         else:
             todo.append(i)
-    sub = [texts[i] for i in todo]
-    for i, c in zip(todo, capital_counts(sub, sentence_spans_batch(sub))):
+    for i, c in zip(todo, capital_counts_batch([texts[i] for i in todo])):
         out[i] = compare(c, kws[i]["capital_relation"], kws[i]["capital_frequency"])
     return out
 

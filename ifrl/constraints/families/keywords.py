@@ -2,9 +2,9 @@
 
 IFEval treats keywords as regular expressions searched case-insensitively. The fast
 paths use plain substring search on lower-cased text when that is provably the same:
-the keyword has no regex metacharacters and both strings are ASCII (Unicode case
-folding can only make a match between non-ASCII and ASCII letters, e.g. KELVIN SIGN
-and "k").
+the keyword is ASCII without regex metacharacters, and the text has none of the four
+non-ASCII characters that case-insensitive matching pairs with ASCII ones (e.g.
+KELVIN SIGN and "k").
 """
 
 import re
@@ -15,6 +15,19 @@ from ifrl.constraints.registry import KwargSpec, constraint, fast
 
 def _literal_ascii(word: str) -> bool:
     return word.isascii() and re.escape(word) == word
+
+
+# The only non-ASCII characters that re.IGNORECASE matches to a printable ASCII one
+# (I WITH DOT ABOVE, DOTLESS I, LONG S, KELVIN SIGN); U+0130 is also the only character
+# whose lower() is longer than one character, and lower() never changes whether a
+# character is a word character (tests/constraints check all three facts).
+FOLDS_TO_ASCII = ("\u0130", "\u0131", "\u017f", "\u212a")
+
+
+def ascii_fold_safe(t: str) -> bool:
+    """Case-insensitive matching of ASCII literals in ``t`` is matching in ``t.lower()``,
+    position for position."""
+    return t.isascii() or not any(c in t for c in FOLDS_TO_ASCII)
 
 
 @constraint(
@@ -33,7 +46,7 @@ def existence(text: str, kw: dict) -> bool:
 def _existence_batch(texts, kws):
     out = []
     for t, kw in zip(texts, kws):
-        if t.isascii() and all(_literal_ascii(k) for k in kw["keywords"]):
+        if all(_literal_ascii(k) for k in kw["keywords"]) and ascii_fold_safe(t):
             low = t.lower()
             out.append(all(k.lower() in low for k in kw["keywords"]))
         else:
@@ -65,7 +78,7 @@ def _frequency_batch(texts, kws):
     out = []
     for t, kw in zip(texts, kws):
         k = kw["keyword"]
-        if t.isascii() and k and _literal_ascii(k):
+        if k and _literal_ascii(k) and ascii_fold_safe(t):
             out.append(compare(t.lower().count(k.lower()), kw["relation"], kw["frequency"]))
         else:
             out.append(frequency(t, kw))
@@ -84,17 +97,37 @@ def forbidden_words(text: str, kw: dict) -> bool:
     return not any(re.search(r"\b" + w + r"\b", text, flags=re.IGNORECASE) for w in kw["forbidden_words"])
 
 
+def _is_word_char(c: str) -> bool:
+    return c.isalnum() or c == "_"  # re's \w on one character
+
+
+def has_whole_word(low: str, w: str) -> bool:
+    r"""``re.search(r"\b" + w + r"\b", low)`` for a non-empty literal ASCII ``w``: some
+    occurrence of ``w`` has a word boundary on both sides (``\b`` holds where exactly one
+    of the two neighbouring characters is a word character, the text's ends counting as
+    non-word)."""
+    n, m = len(low), len(w)
+    first, last = _is_word_char(w[0]), _is_word_char(w[-1])
+    i = low.find(w)
+    while i >= 0:
+        before = i > 0 and _is_word_char(low[i - 1])
+        after = i + m < n and _is_word_char(low[i + m])
+        if before != first and after != last:
+            return True
+        i = low.find(w, i + 1)
+    return False
+
+
 @fast("keywords:forbidden_words")
 def _forbidden_batch(texts, kws):
     out = []
     for t, kw in zip(texts, kws):
         ws = kw["forbidden_words"]
-        if t.isascii() and all(_literal_ascii(w) for w in ws):
+        if all(_literal_ascii(w) for w in ws) and ascii_fold_safe(t):
             low = t.lower()
-            if not any(w.lower() in low for w in ws):  # no substring, so no whole-word match
-                out.append(True)
-                continue
-        out.append(forbidden_words(t, kw))
+            out.append(not any(has_whole_word(low, w.lower()) for w in ws))
+        else:
+            out.append(forbidden_words(t, kw))
     return out
 
 

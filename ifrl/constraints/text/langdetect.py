@@ -9,8 +9,9 @@ unseeded, so its verdicts can flip between runs on ambiguous text).
 The profiles, the per-character normaliser and the language order are taken from
 the installed ``langdetect`` package (data, loaded at run time). The scoring loop is
 re-implemented twice: ``detect_ref`` in plain Python (the oracle) and
-``detect_batch`` in numba, which replays the same Mersenne Twister stream from the
-same seed, so both give langdetect's answer bit for bit.
+``detect_batch`` in numba, which reads the same Mersenne Twister outputs (precomputed
+from the same seed) and does the same floating-point operations in the same order, so
+both give langdetect's answer bit for bit.
 """
 
 from __future__ import annotations
@@ -38,13 +39,19 @@ NO_FEATURES = -2  # langdetect raises LangDetectException("No features in text."
 UNKNOWN = -1  # no language above PROB_THRESHOLD ("unknown")
 NOT_TARGET = -3  # target mode: provably not the target language
 CACHE_BITS = 11  # per-text direct-mapped cache in front of the n-gram hash table
+ROW = 64  # profile row width (55 languages, zero padded)
+STREAM_WORDS = 1 << 16  # Mersenne Twister outputs precomputed for the numba trials
+REDO = -4  # the precomputed outputs ran out: extend them and run the text again
 
 _VI_MARKS = re.compile("[\u0300\u0301\u0303\u0309\u0323]")
+_VI_MARK_CHARS = "\u0300\u0301\u0303\u0309\u0323"
 
 
 @lru_cache(maxsize=None)
 def profiles():
-    """``(langs, key_K[int64, sorted], prob_KL[float64], norm_table[int32, 0x10000])``.
+    """``(langs, key_K[int64, sorted], prob_KR[float64], norm_table[int32, 0x10000])``;
+    row ``k`` of ``prob`` holds the n-gram's probability in each language, then zeros up
+    to ``ROW`` columns.
 
     Read straight from langdetect's profile files, in the order its ``DetectorFactory``
     reads them (``os.listdir``), with the same probabilities (count / n-grams of that
@@ -83,7 +90,14 @@ def profiles():
     keep = [i for i, g in enumerate(grams) if 1 <= len(g) <= 3]
     keys_arr = np.array([gram_key(grams[i]) for i in keep], dtype=np.int64)
     order = np.argsort(keys_arr)
-    prob = np.ascontiguousarray(prob[np.array(keep, dtype=np.int64)[order]])
+    prob = prob[np.array(keep, dtype=np.int64)[order]]
+    if len(langs) > ROW:  # pragma: no cover - langdetect ships 55 profiles
+        raise RuntimeError(f"{len(langs)} langdetect profiles; ROW={ROW} must be at least that")
+    # rows padded with zeros to ROW values (one 512-byte, cache-line aligned block each): the
+    # kernel's loops then have a fixed width, and a zero language stays exactly zero
+    padded = np.zeros((prob.shape[0], ROW), dtype=np.float64)
+    padded[:, : len(langs)] = prob
+    prob = padded
     norm = np.array([ord(NGram.normalize(chr(c))) if not 0xD800 <= c <= 0xDFFF else c for c in range(0x10000)],
                     dtype=np.int32)
     return langs, keys_arr[order], prob, norm
@@ -110,7 +124,7 @@ def _preclean(text: str) -> str:
         text = Detector.URL_RE.sub(" ", text)
     if "@" in text:
         text = Detector.MAIL_RE.sub(" ", text)
-    if not text.isascii() and _VI_MARKS.search(text):
+    if not text.isascii() and any(m in text for m in _VI_MARK_CHARS):  # = _VI_MARKS.search(text)
         text = NGram.normalize_vi(text)
     return text
 
@@ -225,37 +239,11 @@ def _choice_index(rng: random.Random, n: int) -> int:
 
 # ----------------------------------------------------------------------------- numba
 
-@njit(cache=True, inline="always")
-def _mt_next(mt, pos):
-    """One MT19937 output; ``pos`` is a 1-element array holding the state index."""
-    if pos[0] >= 624:
-        for kk in range(624):
-            y = (mt[kk] & np.uint32(0x80000000)) | (mt[(kk + 1) % 624] & np.uint32(0x7FFFFFFF))
-            v = mt[(kk + 397) % 624] ^ (y >> np.uint32(1))
-            if y & np.uint32(1):
-                v ^= np.uint32(0x9908B0DF)
-            mt[kk] = v
-        pos[0] = 0
-    y = mt[pos[0]]
-    pos[0] += 1
-    y ^= y >> np.uint32(11)
-    y ^= (y << np.uint32(7)) & np.uint32(0x9D2C5680)
-    y ^= (y << np.uint32(15)) & np.uint32(0xEFC60000)
-    y ^= y >> np.uint32(18)
-    return y
-
-
-@njit(cache=True, inline="always")
-def _mt_random(mt, pos):
-    a = _mt_next(mt, pos) >> np.uint32(5)
-    b = _mt_next(mt, pos) >> np.uint32(6)
-    return (float(a) * 67108864.0 + float(b)) * (1.0 / 9007199254740992.0)
-
-
 @njit(cache=True)
 def _grams_general(cps, norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx, cache):
     """Profile rows of the n-grams langdetect scores for ``cps`` (pre-cleaned), in
-    order, written to ``grams_idx``; returns their number."""
+    order, written to ``grams_idx``; returns their number. ``cache`` (key, row) pairs,
+    key -1 when empty, front the hash table."""
     # append(): truncate, collapse runs of ' '
     n = 0
     pre = -1
@@ -290,7 +278,6 @@ def _grams_general(cps, norm, flags, table, unigram, code, dense2, dense3, buf, 
     glen = 1
     capital = False
     ng = 0
-    cache[:, 0] = -1
     cmask = (1 << CACHE_BITS) - 1
     for i in range(n):
         ch = buf[i]
@@ -403,21 +390,32 @@ def _grams_ascii(cps, acode, uni, dense2, dense3, grams_idx):
     return ng
 
 
+@njit(cache=True, inline="always")
+def _random(stream, pos):
+    """Python's ``random.random()`` from the two 32-bit outputs at ``stream[pos]``."""
+    a = stream[pos] >> np.uint32(5)
+    b = stream[pos + 1] >> np.uint32(6)
+    return (float(a) * 67108864.0 + float(b)) * (1.0 / 9007199254740992.0)
+
+
 @njit(cache=True, error_model="numpy")
-def _trials(grams_idx, ng, prob, mt0, pos0, target):
+def _trials(grams_idx, ng, prob, nl, stream, target):
     """Language index from the n-gram rows ``grams_idx[:ng]`` (ng > 0), or UNKNOWN.
+
+    ``stream`` holds the first outputs of the seeded Mersenne Twister, which is all the
+    randomness langdetect draws: ``rng.gauss`` takes two ``random()`` calls of two outputs
+    each (and caches its second value), ``rng.choice`` one output per try, shifted to the
+    bit length of ``ng``, retried while out of range. REDO when the stream is too short.
 
     With ``target >= 0`` only "is it ``target``?" is asked: the trials stop as soon as
     the answer is decided, because each remaining trial can add at most 1/7 to any
     language's mean probability. The answer is then ``target`` or NOT_TARGET, the same
     verdict the full computation gives. (The normalising sum is never 0: the leading
     language keeps at least (weight)^5 of its mass between normalisations.)"""
-    nl = prob.shape[1]
-    mt = mt0.copy()
-    pos = np.empty(1, dtype=np.int64)
-    pos[0] = pos0
-    total = np.zeros(nl)
-    p = np.empty(nl)
+    end = stream.shape[0]
+    pos = 0
+    total = np.zeros(ROW)
+    p = np.empty(ROW)
     gauss_next = 0.0
     have_gauss = False
     kbits = 0
@@ -425,14 +423,19 @@ def _trials(grams_idx, ng, prob, mt0, pos0, target):
         kbits += 1
     shift = np.uint32(32 - kbits)
     for _t in range(N_TRIAL):
+        for j in range(ROW):
+            p[j] = 0.0
         for j in range(nl):
             p[j] = 1.0 / nl
         if have_gauss:
             z = gauss_next
             have_gauss = False
         else:
-            x2pi = _mt_random(mt, pos) * 6.283185307179586
-            g2rad = np.sqrt(-2.0 * np.log(1.0 - _mt_random(mt, pos)))
+            if pos + 4 > end:
+                return REDO
+            x2pi = _random(stream, pos) * 6.283185307179586
+            g2rad = np.sqrt(-2.0 * np.log(1.0 - _random(stream, pos + 2)))
+            pos += 4
             z = np.cos(x2pi) * g2rad
             gauss_next = np.sin(x2pi) * g2rad
             have_gauss = True
@@ -440,18 +443,22 @@ def _trials(grams_idx, ng, prob, mt0, pos0, target):
         weight = alpha / BASE_FREQ
         i = 0
         while True:
-            r = _mt_next(mt, pos) >> shift
-            while r >= ng:
-                r = _mt_next(mt, pos) >> shift
+            while True:
+                if pos >= end:
+                    return REDO
+                r = stream[pos] >> shift
+                pos += 1
+                if r < ng:
+                    break
             pr = prob[grams_idx[r]]
-            for j in range(nl):
+            for j in range(ROW):  # the padding stays 0
                 p[j] *= weight + pr[j]
             if i % 5 == 0:
                 s = 0.0
                 for j in range(nl):  # in order, as Python's sum()
                     s += p[j]
                 conv = False  # max(p) > CONV_THRESHOLD, as an or-reduction
-                for j in range(nl):
+                for j in range(ROW):
                     v = p[j] / s
                     p[j] = v
                     conv |= v > CONV_THRESHOLD
@@ -490,22 +497,32 @@ def _is_ascii(cps, m):
 
 
 @njit(cache=True, parallel=True)
-def _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob, mt0, pos0,
-                 targets):
+def _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob, nl, stream,
+                 targets, n_chunks):
+    """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
+    with its scratch arrays and its n-gram cache (a pure key -> row map, so it stays valid
+    from one text to the next)."""
     nt = offsets.shape[0] - 1
     out = np.empty(nt, dtype=np.int64)
-    for t in prange(nt):
-        a = offsets[t]
-        b = offsets[t + 1]
-        m = min(b - a, MAX_TEXT)
-        grams_idx = np.empty(max(3 * m, 1), dtype=np.int32)
-        if _is_ascii(cps[a:b], m):
-            ng = _grams_ascii(cps[a:b], acode, uni, dense2, dense3, grams_idx)
-        else:
-            buf = np.empty(max(m, 1), dtype=np.int32)
-            cache = np.empty((1 << CACHE_BITS, 2), dtype=np.int64)
-            ng = _grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx, cache)
-        out[t] = NO_FEATURES if ng == 0 else _trials(grams_idx, ng, prob, mt0, pos0, targets[t])
+    for c in prange(n_chunks):
+        lo = nt * c // n_chunks
+        hi = nt * (c + 1) // n_chunks
+        longest = 1
+        for t in range(lo, hi):
+            longest = max(longest, min(offsets[t + 1] - offsets[t], MAX_TEXT))
+        grams_idx = np.empty(3 * longest, dtype=np.int32)
+        buf = np.empty(longest, dtype=np.int32)
+        cache = np.empty((1 << CACHE_BITS, 2), dtype=np.int64)
+        cache[:, 0] = -1
+        for t in range(lo, hi):
+            a = offsets[t]
+            b = offsets[t + 1]
+            if _is_ascii(cps[a:b], min(b - a, MAX_TEXT)):
+                ng = _grams_ascii(cps[a:b], acode, uni, dense2, dense3, grams_idx)
+            else:
+                ng = _grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx,
+                                    cache)
+            out[t] = NO_FEATURES if ng == 0 else _trials(grams_idx, ng, prob, nl, stream, targets[t])
     return out
 
 
@@ -598,10 +615,24 @@ def hash_table():
 
 
 
-@lru_cache(maxsize=None)
-def _mt_state(seed: int):
-    st = random.Random(seed).getstate()[1]
-    return np.array(st[:624], dtype=np.uint32), int(st[624])
+_STREAMS: dict[int, np.ndarray] = {}
+
+
+def mt_stream(seed: int, min_words: int = 0) -> np.ndarray:
+    """The first (at least ``max(min_words, STREAM_WORDS)``) 32-bit outputs of
+    ``random.Random(seed)``, as ``getrandbits(32)`` returns them one by one
+    (``randbytes`` packs them little-endian)."""
+    want = max(min_words, STREAM_WORDS)
+    st = _STREAMS.get(seed)
+    if st is None or st.shape[0] < want:
+        st = _STREAMS[seed] = np.frombuffer(random.Random(seed).randbytes(4 * want), dtype="<u4").astype(np.uint32)
+    return st
+
+
+def _chunks(n: int) -> int:
+    import numba
+
+    return max(1, min(n, numba.get_num_threads()))
 
 
 def _codes(texts: list[str], targets: np.ndarray, seed: int) -> np.ndarray:
@@ -611,11 +642,19 @@ def _codes(texts: list[str], targets: np.ndarray, seed: int) -> np.ndarray:
     flags, _ = tables()
     cleaned = [_preclean(t) for t in texts]
     cps, offsets = encode(cleaned)
-    mt0, pos0 = _mt_state(seed)
     table, unigram, code, dense2, dense3, acode, uni = hash_table()
+    stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
-        return _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
-                            mt0, pos0, targets)
+        out = _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
+                           len(langs), stream, targets, _chunks(len(texts)))
+        while (out == REDO).any():  # a text drew past the precomputed outputs: double them
+            stream = mt_stream(seed, 2 * stream.shape[0])
+            redo = np.nonzero(out == REDO)[0]
+            sub = [cleaned[i] for i in redo.tolist()]
+            c2, o2 = encode(sub)
+            out[redo] = _detect_many(c2, o2, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
+                                     len(langs), stream, targets[redo], _chunks(len(sub)))
+    return out
 
 
 def is_language_batch(texts: list[str], languages: list[str], seed: int = SEED) -> list[bool]:

@@ -29,6 +29,7 @@ F_WORD, F_SPACE, F_UPPER, F_LOWER, F_DIGIT, F_ASCII_WS, F_LOWER_MULTI = 1, 2, 4,
 C_NONWORD, C_NOSTART, C_CLOSER = 1, 2, 4
 
 NUMBER_TYPE = "##number##"
+SLOT_BITS = 16  # hash slots of the vocabulary (~20k word types)
 
 
 def fnv(s: str) -> int:
@@ -62,7 +63,14 @@ def model_arrays():
     for chars, bit in ((NON_WORD, C_NONWORD), (NOT_WORD_START, C_NOSTART), (CLOSERS, C_CLOSER)):
         for c in chars:
             punct[ord(c)] |= bit
-    return hashes, off, cps, abbrev, starter, ortho, coll, vid[NUMBER_TYPE], punct
+    slots = np.full(1 << SLOT_BITS, -1, dtype=np.int32)
+    mask = slots.shape[0] - 1
+    for j, h in enumerate(hashes.tolist()):
+        q = h >> (64 - SLOT_BITS)
+        while slots[q] >= 0:
+            q = (q + 1) & mask
+        slots[q] = j
+    return hashes, slots, off, cps, abbrev, starter, ortho, coll, vid[NUMBER_TYPE], punct
 
 
 @njit(cache=True, inline="always")
@@ -96,7 +104,7 @@ def _multichar(cps, p, le, flags):
 
 
 @njit(cache=True)
-def _lookup(cps, s, e, lower, flags, hashes, voff, vcps):
+def _lookup(cps, s, e, lower, flags, hashes, slots, voff, vcps):
     """Vocabulary id of lower(cps[s:e]); -1 if absent; -2 if lower-casing is not 1:1."""
     h = np.uint64(0xCBF29CE484222325)
     for k in range(s, e):
@@ -105,9 +113,15 @@ def _lookup(cps, s, e, lower, flags, hashes, voff, vcps):
             return -2
         h ^= np.uint64(lower[c])
         h *= np.uint64(0x100000001B3)
-    j = np.searchsorted(hashes, h)
-    if j >= hashes.shape[0] or hashes[j] != h:
-        return -1
+    mask = slots.shape[0] - 1
+    q = np.int64(h >> np.uint64(64 - SLOT_BITS))
+    while True:  # open addressing, linear probing; the table is at most half full
+        j = slots[q]
+        if j < 0:
+            return -1
+        if hashes[j] == h:
+            break
+        q = (q + 1) & mask
     a = voff[j]
     b = voff[j + 1]
     if b - a != e - s:
@@ -134,7 +148,7 @@ def _is_numeric(cps, s, e, flags):
 
 
 @njit(cache=True)
-def _context_break(cps, cs, ce, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id,
+def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id,
                    ts, te, bits):
     """1 if the context cps[cs:ce] has a non-final sentence break, 0 if not, -1 to defer.
 
@@ -216,7 +230,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, voff, vcps, abbrev,
             ellipsis[i] = True
             continue
         if cps[e - 1] == 46 and not (L >= 2 and cps[e - 2] == 46):
-            j = _lookup(cps, s, e - 1, lower, flags, hashes, voff, vcps)
+            j = _lookup(cps, s, e - 1, lower, flags, hashes, slots, voff, vcps)
             if j == -2:
                 return -1
             isab = j >= 0 and abbrev[j]
@@ -226,7 +240,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, voff, vcps, abbrev,
                     if cps[k] == 45:
                         dash = k
                 if dash >= 0:
-                    j2 = _lookup(cps, dash + 1, e - 1, lower, flags, hashes, voff, vcps)
+                    j2 = _lookup(cps, dash + 1, e - 1, lower, flags, hashes, slots, voff, vcps)
                     if j2 == -2:
                         return -1
                     isab = j2 >= 0 and abbrev[j2]
@@ -245,7 +259,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, voff, vcps, abbrev,
                 typ = num_id
             else:
                 te1 = e1 - 1 if e1 - s1 > 1 else e1
-                typ = _lookup(cps, s1, te1, lower, flags, hashes, voff, vcps)
+                typ = _lookup(cps, s1, te1, lower, flags, hashes, slots, voff, vcps)
                 if typ == -2:
                     return -1
             s2 = ts[i + 1]
@@ -254,7 +268,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, voff, vcps, abbrev,
                 nxt = num_id
             else:
                 te2 = e2 - 1 if (sentbreak[i + 1] and e2 - s2 > 1 and cps[e2 - 1] == 46) else e2
-                nxt = _lookup(cps, s2, te2, lower, flags, hashes, voff, vcps)
+                nxt = _lookup(cps, s2, te2, lower, flags, hashes, slots, voff, vcps)
                 if nxt == -2:
                     return -1
             initial = (e1 - s1 == 2 and (flags[cps[s1]] & 1) != 0 and (flags[cps[s1]] & 32) == 0)
@@ -303,7 +317,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, voff, vcps, abbrev,
 
 
 @njit(cache=True)
-def _spans_one(cps, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id, out):
+def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id, out):
     """Write sentence spans of one text into out[k, 0:2]; return their count or -1 (defer)."""
     n = cps.shape[0]
     raw = np.empty((n + 2, 2), dtype=np.int64)
@@ -317,6 +331,7 @@ def _spans_one(cps, flags, lower, punct, hashes, voff, vcps, abbrev, starter, or
     prev_stop = 0
     prev_ae = 0
     prev_next = -1
+    last_ws = -1  # index of the last ASCII whitespace before i
     i = 0
     while i <= n:
         is_m = False
@@ -324,6 +339,8 @@ def _spans_one(cps, flags, lower, punct, hashes, voff, vcps, abbrev, starter, or
         nx = -1
         if i < n:
             c = cps[i]
+            if i > 0 and (flags[cps[i - 1]] & 64) != 0:
+                last_ws = i - 1
             if (c == 46 or c == 63 or c == 33) and i + 1 < n:
                 d = cps[i + 1]
                 if _pc(punct, d) & 1:
@@ -342,14 +359,12 @@ def _spans_one(cps, flags, lower, punct, hashes, voff, vcps, abbrev, starter, or
                         nx = q
         if is_m or i == n:
             if is_m:
-                ws = 0
-                for k in range(i - 1, prev_stop - 1, -1):
-                    if flags[cps[k]] & 64:
-                        ws = k - prev_stop
-                        break
+                # the last whitespace in cps[prev_stop:i], as an offset from prev_stop; 0 (also
+                # when it sits at prev_stop itself) keeps the previous start, as NLTK does
+                ws = last_ws - prev_stop if last_ws >= prev_stop else 0
                 start = ws + prev_stop + 1 if ws else prev_start
             if prev_m >= 0 and (i == n or prev_stop <= start):
-                b = _context_break(cps, prev_start, prev_ae, flags, lower, punct, hashes, voff, vcps,
+                b = _context_break(cps, prev_start, prev_ae, flags, lower, punct, hashes, slots, voff, vcps,
                                    abbrev, starter, ortho, coll, num_id, ts, te, bits)
                 if b < 0:
                     return -1
@@ -422,26 +437,34 @@ def _spans_one(cps, flags, lower, punct, hashes, voff, vcps, abbrev, starter, or
 
 
 @njit(cache=True, parallel=True)
-def _spans_many(cps, offsets, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id,
+def _spans_many(cps, offsets, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id,
                 out, counts):
     nt = offsets.shape[0] - 1
     for t in prange(nt):
         a = offsets[t]
         b = offsets[t + 1]
         base = a + t
-        counts[t] = _spans_one(cps[a:b], flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho,
+        counts[t] = _spans_one(cps[a:b], flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho,
                                coll, num_id, out[base:base + (b - a) + 1])
 
 
-def _run(texts: list[str]):
+def run_spans(texts: list[str]):
+    """Encode ``texts`` and run the kernel: ``(cps, offsets, spans, counts)``; text ``t``'s
+    spans are ``spans[offsets[t] + t:][:counts[t]]``, ``counts[t] < 0`` where the kernel
+    defers to the reference."""
     flags, lower = tables()
-    hashes, voff, vcps, abbrev, starter, ortho, coll, num_id, punct = model_arrays()
+    hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id, punct = model_arrays()
     cps, offsets = encode(texts)
     out = np.empty((cps.shape[0] + len(texts) + 1, 2), dtype=np.int64)
     counts = np.empty(len(texts), dtype=np.int64)
     with kernel_threads(cps.shape[0]):
-        _spans_many(cps, offsets, flags, lower, punct, hashes, voff, vcps, abbrev, starter, ortho, coll, num_id,
+        _spans_many(cps, offsets, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id,
                     out, counts)
+    return cps, offsets, out, counts
+
+
+def _run(texts: list[str]):
+    _, offsets, out, counts = run_spans(texts)
     return offsets, out, counts
 
 
