@@ -81,23 +81,31 @@ def prepare_batch(instruction_id_lists, kwargs_lists, n_rows: int, where: str | 
 
 
 def _plan(instruction_id_lists, kwargs_lists, n_rows: int, where):
-    """``prepare_batch`` grouped by id: ``{id: (spec, rows, positions, prepared kwargs)}``."""
+    """``prepare_batch`` grouped by id: ``{id: (spec, [(row, pos, prepared kwargs)])}``."""
     _check_lengths(instruction_id_lists, kwargs_lists, n_rows)
     reg = registry()
     groups: dict = {}
-    for r, (ids, kws) in enumerate(zip(instruction_id_lists, kwargs_lists)):
+    checks: dict = {}
+    r = 0
+    for ids, kws in zip(instruction_id_lists, kwargs_lists):
         if type(ids) is not list or type(kws) is not list or len(ids) != len(kws):
             ids, kws = _row_lists(ids, kws, where, r)
-        for j, (iid, kw) in enumerate(zip(ids, kws)):
-            g = groups.get(iid) if type(iid) is str else None
-            if g is None:
+        j = 0
+        for iid in ids:
+            kw = kws[j]
+            check = checks.get(iid) if type(iid) is str else None
+            if check is None:
                 spec = _lookup(reg, iid, where, r, j)
-                g = groups.get(iid)
-                if g is None:
-                    g = groups[iid] = (spec, [], [], [], validator(spec))
-            g[1].append(r)
-            g[2].append(j)
-            g[3].append(_prepare(g[4], iid, kw, where, r, j))
+                check = checks[iid] = validator(spec)
+                groups[iid] = (spec, [])
+            try:
+                prepared = check(kw)
+            except ValueError:  # re-run to name the row in the message
+                validate_kwargs(iid, kw, where=f"{_loc(where, r)}, kwargs[{j}]")
+                raise
+            groups[iid][1].append((r, j, prepared))
+            j += 1
+        r += 1
     return groups
 
 
@@ -157,9 +165,9 @@ def _strict_units(responses, groups):
     """Per id: ``(spec, ids, texts, kws, owners)`` over the non-blank responses."""
     blank: dict[int, bool] = {}
     units = []
-    for iid, (spec, rows, poss, kws, _) in groups.items():
+    for iid, (spec, tasks) in groups.items():
         texts, ks, owners = [], [], []
-        for r, j, kw in zip(rows, poss, kws):
+        for r, j, kw in tasks:
             b = blank.get(r)
             if b is None:
                 t = responses[r]
@@ -176,9 +184,9 @@ def _strict_units(responses, groups):
 def _loose_units(responses, groups):
     variants: dict[int, list[str]] = {}
     units = []
-    for iid, (spec, rows, poss, kws, _) in groups.items():
+    for iid, (spec, tasks) in groups.items():
         texts, ks, owners = [], [], []
-        for r, j, kw in zip(rows, poss, kws):
+        for r, j, kw in tasks:
             v = variants.get(r)
             if v is None:
                 v = variants[r] = [t for t in loose_variants(responses[r]) if t and not t.isspace()]

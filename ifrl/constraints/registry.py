@@ -291,42 +291,39 @@ _VALIDATORS: dict[str, Callable[[Any], dict]] = {}
 
 
 def _make_validator(spec: ConstraintSpec) -> Callable[[Any], dict]:
+    """Generate the fast validator of one id as straight-line code (one test per kwarg)."""
     iid, prepare = spec.id, spec.prepare
-    fields = tuple((k.name, k.kind, k.lo, k.choices) for k in spec.kwargs)
-    n = len(fields)
-    if not fields:
-        def check_empty(kw):
-            if kw is None or (type(kw) is dict and not kw):
-                return prepare({}) if prepare else {}
-            return validate_kwargs(iid, kw)
-
-        return check_empty
+    env: dict[str, Any] = {"slow": lambda kw: validate_kwargs(iid, kw), "prepare": prepare}
     if not all(k.required for k in spec.kwargs):
-        return lambda kw: validate_kwargs(iid, kw)
-
-    def check(kw):
-        if type(kw) is not dict or len(kw) != n:
-            return validate_kwargs(iid, kw)
-        out = {}
-        for name, kind, lo, choices in fields:
-            v = kw.get(name)
-            t = type(v)
-            if kind == "int":
-                ok = t is int and (lo is None or v >= lo)
-            elif kind == "str":
-                ok = t is str and not v.isspace() and v != ""
-            elif kind == "choice":
-                ok = t is str and v in choices
+        return env["slow"]
+    if not spec.kwargs:
+        made = "prepare({})" if prepare else "{}"
+        src = ["def check(kw):",
+               "    if kw is None or (type(kw) is dict and not kw):",
+               f"        return {made}",
+               "    return slow(kw)"]
+    else:
+        src = ["def check(kw):", f"    if type(kw) is not dict or len(kw) != {len(spec.kwargs)}:", "        return slow(kw)"]
+        items = []
+        for i, k in enumerate(spec.kwargs):
+            v = f"v{i}"
+            src.append(f"    {v} = kw.get({k.name!r})")
+            if k.kind == "int":
+                cond = f"type({v}) is int" + (f" and {v} >= {int(k.lo)}" if k.lo is not None else "")
+            elif k.kind == "str":
+                cond = f"type({v}) is str and {v} != '' and not {v}.isspace()"
+            elif k.kind == "choice":
+                env[f"choices{i}"] = k.choices
+                cond = f"type({v}) is str and {v} in choices{i}"
             else:  # str_list
-                ok = t is list and len(v) > 0 and all(type(x) is str and x for x in v)
-                if ok:
-                    v = list(v)
-            if not ok:
-                return validate_kwargs(iid, kw)
-            out[name] = v
-        return prepare(out) if prepare else out
-
-    return check
+                cond = f"type({v}) is list and len({v}) > 0 and all(type(x) is str and x for x in {v})"
+                v = f"list({v})"
+            src += [f"    if not ({cond}):", "        return slow(kw)"]
+            items.append(f"{k.name!r}: {v}")
+        made = "{" + ", ".join(items) + "}"
+        src.append(f"    return prepare({made})" if prepare else f"    return {made}")
+    exec("\n".join(src), env)
+    return env["check"]
 
 
 def _field(where, name, v, instruction_id) -> str:
