@@ -10,6 +10,8 @@ with ``*`` removed) and a constraint passes if any non-blank variant passes.
 
 from __future__ import annotations
 
+import gc
+
 from ifrl.constraints.registry import get_spec, registry, validate_kwargs, validator
 
 
@@ -80,9 +82,12 @@ def prepare_batch(instruction_id_lists, kwargs_lists, n_rows: int, where: str | 
     return tasks
 
 
-def _plan(instruction_id_lists, kwargs_lists, n_rows: int, where):
-    """``prepare_batch`` grouped by id: ``{id: (spec, [(row, pos, prepared kwargs)])}``."""
-    _check_lengths(instruction_id_lists, kwargs_lists, n_rows)
+def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
+    """Validate every (row, id, kwargs), as ``prepare_batch``, and group the checks by id:
+    ``{id: [spec, texts, prepared kwargs, rows, positions]}``. ``row_texts[r]`` is what row
+    ``r`` is checked on: its response, or None when blank (strict); the list of its
+    non-blank variants (loose). Blank texts fail without being checked."""
+    _check_lengths(instruction_id_lists, kwargs_lists, len(row_texts))
     reg = registry()
     groups: dict = {}
     checks: dict = {}
@@ -90,6 +95,7 @@ def _plan(instruction_id_lists, kwargs_lists, n_rows: int, where):
     for ids, kws in zip(instruction_id_lists, kwargs_lists):
         if type(ids) is not list or type(kws) is not list or len(ids) != len(kws):
             ids, kws = _row_lists(ids, kws, where, r)
+        todo = row_texts[r]
         j = 0
         for iid in ids:
             kw = kws[j]
@@ -97,13 +103,25 @@ def _plan(instruction_id_lists, kwargs_lists, n_rows: int, where):
             if check is None:
                 spec = _lookup(reg, iid, where, r, j)
                 check = checks[iid] = validator(spec)
-                groups[iid] = (spec, [])
+                groups[iid] = [spec, [], [], [], []]
             try:
                 prepared = check(kw)
             except ValueError:  # re-run to name the row in the message
                 validate_kwargs(iid, kw, where=f"{_loc(where, r)}, kwargs[{j}]")
                 raise
-            groups[iid][1].append((r, j, prepared))
+            if todo is not None:
+                g = groups[iid]
+                if strict:
+                    g[1].append(todo)
+                    g[2].append(prepared)
+                    g[3].append(r)
+                    g[4].append(j)
+                else:
+                    for t in todo:
+                        g[1].append(t)
+                        g[2].append(prepared)
+                        g[3].append(r)
+                        g[4].append(j)
             j += 1
         r += 1
     return groups
@@ -121,82 +139,59 @@ def verify_batch(
     Soft ids raise ValueError: route them to the reward model (``route``)."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: must be 'strict' or 'loose'")
-    n = len(responses)
-    for i, r in enumerate(responses):
-        if type(r) is not str and not isinstance(r, str):
-            raise ValueError(f"{where + ':' if where else ''}row {i}: response must be a string, got {type(r).__name__}")
-    groups = _plan(instruction_id_lists, kwargs_lists, n, where)
+    strict = mode == "strict"
+    row_texts: list = []
+    for i, t in enumerate(responses):
+        if type(t) is not str and not isinstance(t, str):
+            raise ValueError(f"{where + ':' if where else ''}row {i}: response must be a string, got {type(t).__name__}")
+        if strict:
+            row_texts.append(None if not t or t.isspace() else t)
+        else:
+            row_texts.append([v for v in loose_variants(t) if v and not v.isspace()])
+    # the cyclic garbage collector finds nothing to free in a batch's lists and tuples; it
+    # only rescans them, so it is paused for the call (and restored as it was)
+    gc_was_on = gc.isenabled()
+    gc.disable()
+    try:
+        return _run(instruction_id_lists, kwargs_lists, row_texts, strict, where)
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _run(instruction_id_lists, kwargs_lists, row_texts, strict, where):
+    groups = _plan(instruction_id_lists, kwargs_lists, row_texts, strict, where)
     out = [[False] * len(ids) for ids in instruction_id_lists]
-    if mode == "strict":
-        units = _strict_units(responses, groups)
-    else:
-        units = _loose_units(responses, groups)
     # ids with a shared fast path run in one call; the rest one call per id
     shared: dict = {}
-    for spec, iids, texts, kws, owners in units:
+    for iid, (spec, texts, kws, rows, poss) in groups.items():
+        if not texts:
+            continue
         if spec.shared is not None:
             s = shared.get(spec.shared)
             if s is None:
-                shared[spec.shared] = ([], [], [], [])
-                s = shared[spec.shared]
-            s[0].extend(iids)
+                s = shared[spec.shared] = ([], [], [], [], [])
+            s[0].extend([iid] * len(texts))
             s[1].extend(texts)
             s[2].extend(kws)
-            s[3].extend(owners)
+            s[3].extend(rows)
+            s[4].extend(poss)
             continue
         if spec.batch is not None:
             verdicts = spec.batch(texts, kws)
         else:
             check = spec.check
             verdicts = [check(t, k) for t, k in zip(texts, kws)]
-        _mark(out, owners, verdicts)
-    for fn, (iids, texts, kws, owners) in shared.items():
-        _mark(out, owners, fn(iids, texts, kws))
+        _mark(out, rows, poss, verdicts)
+    for fn, (iids, texts, kws, rows, poss) in shared.items():
+        _mark(out, rows, poss, fn(iids, texts, kws))
     return out
 
 
-def _mark(out, owners, verdicts) -> None:
-    for (r, j), ok in zip(owners, verdicts):
+def _mark(out, rows, poss, verdicts) -> None:
+    for r, j, ok in zip(rows, poss, verdicts):
         if ok:
             out[r][j] = True
-
-
-def _strict_units(responses, groups):
-    """Per id: ``(spec, ids, texts, kws, owners)`` over the non-blank responses."""
-    blank: dict[int, bool] = {}
-    units = []
-    for iid, (spec, tasks) in groups.items():
-        texts, ks, owners = [], [], []
-        for r, j, kw in tasks:
-            b = blank.get(r)
-            if b is None:
-                t = responses[r]
-                b = blank[r] = not t or t.isspace()  # blank text fails without being checked
-            if not b:
-                texts.append(responses[r])
-                ks.append(kw)
-                owners.append((r, j))
-        if texts:
-            units.append((spec, [iid] * len(texts), texts, ks, owners))
-    return units
-
-
-def _loose_units(responses, groups):
-    variants: dict[int, list[str]] = {}
-    units = []
-    for iid, (spec, tasks) in groups.items():
-        texts, ks, owners = [], [], []
-        for r, j, kw in tasks:
-            v = variants.get(r)
-            if v is None:
-                v = variants[r] = [t for t in loose_variants(responses[r]) if t and not t.isspace()]
-            for text in v:
-                texts.append(text)
-                ks.append(kw)
-                owners.append((r, j))
-        if texts:
-            units.append((spec, [iid] * len(texts), texts, ks, owners))
-    return units
 
 
 def verify_reference(responses, instruction_id_lists, kwargs_lists, mode: str = "strict") -> list[list[bool]]:

@@ -184,3 +184,50 @@ def test_ascii_fold_facts_behind_the_keyword_fast_paths():
         return c.isalnum() or c == "_"
 
     assert not [c for c in chars if c != "\u0130" and word(c) != word(c.lower())]
+
+
+def test_highlight_count_equals_regex_on_random_text():
+    """detectable_format:number_highlighted_sections' str.find count against the regexes."""
+    import random
+
+    from ifrl.constraints.families.detectable_format import count_highlights, number_highlighted_sections
+
+    rng = random.Random(5)
+    alphabet = ["*", "**", "***", " ", "\n", "a", "b c", "\t", "\u00a0"]
+    for _ in range(5000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        for need in (1, 2, 3):
+            assert (count_highlights(t, need) >= need) == number_highlighted_sections(t, {"num_highlights": need}), \
+                (t, need)
+
+
+def test_json_start_precheck_matches_json_loads():
+    """detectable_format:json_format rejects without parsing only what json.loads rejects."""
+    import json
+
+    from ifrl.constraints.families.detectable_format import _JSON_STARTS
+
+    for c in map(chr, range(0x250)):
+        for tail in ("", "1", '"x"', "]", "}", " 1"):
+            try:
+                json.loads(c + tail)
+                ok = True
+            except ValueError:
+                ok = False
+            if ok:
+                assert c in _JSON_STARTS or c.isspace(), repr(c + tail)
+
+
+def test_placeholder_count_equals_regex_on_random_text():
+    import random
+    import re
+
+    from ifrl.constraints.families.detectable_content import count_placeholders
+
+    rng = random.Random(6)
+    alphabet = ["[", "]", "[]", "x", "\n", " ", "][", "\r"]
+    for _ in range(5000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+        want = len(re.findall(r"\[.*?\]", t))
+        for need in (1, 2, 3, 99):
+            assert count_placeholders(t, need) == min(want, need), (t, need)

@@ -19,6 +19,31 @@ def number_placeholders(text: str, kw: dict) -> bool:
     return len(_PLACEHOLDER.findall(text)) >= kw["num_placeholders"]
 
 
+def count_placeholders(t: str, need: int) -> int:
+    r"""``len(re.findall(r"\[.*?\]", t))``, stopping once it reaches ``need``: each ``[``
+    closes at the next ``]`` unless a line break comes first (then the search goes on at
+    the next ``[``); after a match it resumes behind the ``]``."""
+    n = 0
+    s = t.find("[")
+    while s >= 0:
+        k = t.find("]", s + 1)
+        if k < 0:
+            break
+        if t.find("\n", s + 1, k) < 0:
+            n += 1
+            if n >= need:
+                return n
+            s = t.find("[", k + 1)
+        else:
+            s = t.find("[", s + 1)
+    return n
+
+
+@fast("detectable_content:number_placeholders")
+def _placeholders_batch(texts, kws):
+    return [count_placeholders(t, kw["num_placeholders"]) >= kw["num_placeholders"] for t, kw in zip(texts, kws)]
+
+
 def _ps_pattern(marker: str) -> re.Pattern:
     # IFEval matches r"\s*<marker>.*$" line-wise on the lower-cased text; a match exists
     # iff the marker itself occurs, because \s* and .*$ can always match empty / to EOL.

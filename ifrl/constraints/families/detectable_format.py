@@ -65,9 +65,45 @@ def number_highlighted_sections(text: str, kw: dict) -> bool:
     return n >= kw["num_highlights"]
 
 
+def count_highlights(t: str, need: int) -> int:
+    r"""The count ``number_highlighted_sections`` compares, by substring search, stopping
+    once it reaches ``need``. ``\*[^\n\*]*\*`` pairs each ``*`` with the next one when no
+    line break comes between (the match then resumes after the closing star, else at that
+    next star); ``\*\*[^\n\*]*\*\*`` needs ``**``, text without ``*`` or a line break,
+    and ``**`` again, resuming one character on when that fails."""
+    n = 0
+    s = t.find("*")
+    while s >= 0:
+        k = t.find("*", s + 1)
+        if k < 0:
+            break
+        if t.find("\n", s + 1, k) < 0:
+            if not t[s + 1:k].isspace() and k > s + 1:
+                n += 1
+                if n >= need:
+                    return n
+            s = t.find("*", k + 1)
+        else:
+            s = k
+    s = t.find("**")
+    while s >= 0:
+        k = t.find("*", s + 2)
+        if k < 0:
+            break
+        if k + 1 < len(t) and t[k + 1] == "*" and t.find("\n", s + 2, k) < 0:
+            if not t[s + 2:k].isspace() and k > s + 2:
+                n += 1
+                if n >= need:
+                    return n
+            s = t.find("**", k + 2)
+        else:
+            s = t.find("**", s + 1)
+    return n
+
+
 @fast("detectable_format:number_highlighted_sections")
 def _highlights_batch(texts, kws):
-    return [("*" in t and number_highlighted_sections(t, kw)) for t, kw in zip(texts, kws)]
+    return [count_highlights(t, kw["num_highlights"]) >= kw["num_highlights"] for t, kw in zip(texts, kws)]
 
 
 def _section_re(splitter: str) -> re.Pattern:
@@ -149,6 +185,31 @@ def json_format(text: str, kw: dict) -> bool:
     return True
 
 
+# json.loads skips JSON whitespace, then a value must start with one of these
+# (string, object, array, null/true/false, NaN, Infinity, a number or -Infinity)
+_JSON_STARTS = frozenset('"{[ntfNI-0123456789')
+
+
+@fast("detectable_format:json_format")
+def _json_batch(texts, kws):
+    out = []
+    for text in texts:
+        t = (
+            text.strip().removeprefix("```json").removeprefix("```Json").removeprefix("```JSON")
+            .removeprefix("```").removesuffix("```").strip()
+        )
+        if t == "" or t[0] not in _JSON_STARTS:
+            out.append(False)
+            continue
+        try:
+            json.loads(t)
+        except ValueError:
+            out.append(False)
+        else:
+            out.append(True)
+    return out
+
+
 @constraint(
     "detectable_format:title",
     describe=lambda kw: "Your answer must contain a title, wrapped in double angular brackets, such as <<poem of joy>>.",
@@ -161,6 +222,7 @@ def title(text: str, kw: dict) -> bool:
 
 @fast("detectable_format:title")
 def _title_batch(texts, kws):
-    return [("<<" in t and title(t, kw)) for t, kw in zip(texts, kws)]
+    return [("<<" in t and any(m.group().lstrip("<").rstrip(">").strip() for m in _TITLE.finditer(t)))
+            for t in texts]
 
 

@@ -14,7 +14,8 @@ from ifrl.constraints.registry import KwargSpec, constraint, fast
 
 
 def _literal_ascii(word: str) -> bool:
-    return word.isascii() and re.escape(word) == word
+    # ASCII letters and digits are never escaped; anything else is checked by re.escape
+    return word.isascii() and (word.isalnum() or re.escape(word) == word)
 
 
 # The only non-ASCII characters that re.IGNORECASE matches to a printable ASCII one

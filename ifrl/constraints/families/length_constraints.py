@@ -158,3 +158,18 @@ def nth_paragraph_first_word(text: str, kw: dict) -> bool:
             break
         first.append(ch.lower())
     return n == kw["num_paragraphs"] and "".join(first) == kw["first_word"]
+
+
+@fast("length_constraints:nth_paragraph_first_word")
+def _nth_paragraph_batch(texts, kws):
+    # nth_paragraph_first_word with str.split, which splits on the literal like re.split
+    out = []
+    for text, kw in zip(texts, kws):
+        paragraphs = text.split("\n\n")
+        n = sum(1 for p in paragraphs if p and not p.isspace())
+        nth = kw["nth_paragraph"]
+        if nth > n or n != kw["num_paragraphs"]:
+            out.append(False)
+            continue
+        out.append(nth_paragraph_first_word(text, kw))
+    return out
