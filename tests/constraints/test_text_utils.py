@@ -103,3 +103,15 @@ def test_capital_numba_kernel_equals_nltk(texts, official):
     want = [sum(1 for w in nltk.word_tokenize(t) if w.isupper()) for t in sample]
     assert got == want
     assert capital_counts_batch(sample) == want
+
+
+def test_langdetect_case_tests_equal_str_methods(texts):
+    """is_language_batch(cases=...): the kernel's isupper/islower equal Python's."""
+    extra = ["ABC \u01c5X", "abc \u01c5x", "\u0394\u0395 A", "\u03b4\u03b5 a", "ÑANDÚ CAFÉ", "ñandú café",
+             "123 !!", "HTTP://X.ORG HELLO", "http://x.org hello", "\U0001d400BC", "\u2160\u2161 AB", "\u2170 ab"]
+    sample = texts[::5] + [t.upper() for t in texts[::7]] + [t.lower() for t in texts[::7]] + extra
+    langs = ["en"] * len(sample)
+    plain = L.is_language_batch(sample, langs)
+    for case, test in ((1, str.isupper), (2, str.islower)):
+        got = L.is_language_batch(sample, langs, cases=[case] * len(sample))
+        assert got == [test(t) and ok for t, ok in zip(sample, plain)]

@@ -39,27 +39,17 @@ def response_language(text: str, kw: dict) -> bool:
 
 @fast_shared("language:response_language", "change_case:english_capital", "change_case:english_lowercase")
 def _language_ids_batch(ids, texts, kws):
-    """The three ids langdetect decides, in one detection pass. The case ids detect only
-    texts that pass their case test (``str.isupper`` / ``str.islower``), and ask for English;
+    """The three ids langdetect decides, in one detection pass. The case ids ask for English
+    and for their case test first (``str.isupper`` / ``str.islower``, done in the kernel);
     undetectable text passes, as in IFEval."""
     from ifrl.constraints.text.langdetect import is_language_batch
 
-    out = [False] * len(texts)
-    idx, todo, langs = [], [], []
-    for i, (iid, t, kw) in enumerate(zip(ids, texts, kws)):
+    langs, cases = [], []
+    for iid, kw in zip(ids, kws):
         if iid == "language:response_language":
-            lang = kw["language"]
-        elif iid == "change_case:english_capital":
-            if not t.isupper():
-                continue
-            lang = "en"
+            langs.append(kw["language"])
+            cases.append(0)
         else:
-            if not t.islower():
-                continue
-            lang = "en"
-        idx.append(i)
-        todo.append(t)
-        langs.append(lang)
-    for i, ok in zip(idx, is_language_batch(todo, langs)):
-        out[i] = ok
-    return out
+            langs.append("en")
+            cases.append(1 if iid == "change_case:english_capital" else 2)
+    return is_language_batch(texts, langs, cases=cases)

@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
-from ifrl.constraints.text.unicode import UPPER, kernel_threads, tables
+from ifrl.constraints.text.unicode import LOWER, TITLE, UPPER, kernel_threads, tables
 
 SEED = 0
 N_TRIAL = 7
@@ -42,6 +42,7 @@ CACHE_BITS = 11  # per-text direct-mapped cache in front of the n-gram hash tabl
 ROW = 64  # profile row width (55 languages, zero padded)
 STREAM_WORDS = 1 << 16  # Mersenne Twister outputs precomputed for the numba trials
 REDO = -4  # the precomputed outputs ran out: extend them and run the text again
+CASE_FAILS = -5  # the text fails the case test asked with it (not detected)
 
 _VI_MARKS = re.compile("[\u0300\u0301\u0303\u0309\u0323]")
 _VI_MARK_CHARS = "\u0300\u0301\u0303\u0309\u0323"
@@ -489,6 +490,22 @@ def _trials(grams_idx, ng, prob, nl, stream, target):
 
 
 @njit(cache=True)
+def _case_ok(cps, flags, case):
+    """``str.isupper()`` (case 1) or ``str.islower()`` (case 2) of the text: no character of
+    the other case or title case, and at least one of the asked case."""
+    bad = (LOWER | TITLE) if case == 1 else (UPPER | TITLE)
+    want = UPPER if case == 1 else LOWER
+    cased = False
+    for i in range(cps.shape[0]):
+        f = flags[cps[i]]
+        if f & bad:
+            return False
+        if f & want:
+            cased = True
+    return cased
+
+
+@njit(cache=True)
 def _is_ascii(cps, m):
     for i in range(m):
         if cps[i] >= 128:
@@ -498,7 +515,7 @@ def _is_ascii(cps, m):
 
 @njit(cache=True, parallel=True)
 def _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob, nl, stream,
-                 targets, n_chunks):
+                 targets, cases, n_chunks):
     """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with its scratch arrays and its n-gram cache (a pure key -> row map, so it stays valid
     from one text to the next)."""
@@ -517,6 +534,9 @@ def _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3
         for t in range(lo, hi):
             a = offsets[t]
             b = offsets[t + 1]
+            if cases[t] != 0 and not _case_ok(cps[a:b], flags, cases[t]):
+                out[t] = CASE_FAILS
+                continue
             if _is_ascii(cps[a:b], min(b - a, MAX_TEXT)):
                 ng = _grams_ascii(cps[a:b], acode, uni, dense2, dense3, grams_idx)
             else:
@@ -635,43 +655,62 @@ def _chunks(n: int) -> int:
     return max(1, min(n, numba.get_num_threads()))
 
 
-def _codes(texts: list[str], targets: np.ndarray, seed: int) -> np.ndarray:
+def _codes(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray | None = None) -> np.ndarray:
     from ifrl.constraints.text.unicode import encode
 
     langs, keys, prob, norm = profiles()
     flags, _ = tables()
-    cleaned = [_preclean(t) for t in texts]
+    if cases is None:
+        cases = np.zeros(len(texts), dtype=np.int64)
+    cleaned = []
+    fails = []  # texts whose case test failed here
+    for i, t in enumerate(texts):
+        c = _preclean(t)
+        if c is not t and cases[i]:  # the kernel sees the cleaned text: test the case here
+            if not (t.isupper() if cases[i] == 1 else t.islower()):
+                fails.append(i)
+                c = ""
+            cases[i] = 0
+        cleaned.append(c)
     cps, offsets = encode(cleaned)
     table, unigram, code, dense2, dense3, acode, uni = hash_table()
     stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
         out = _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
-                           len(langs), stream, targets, _chunks(len(texts)))
+                           len(langs), stream, targets, cases, _chunks(len(texts)))
         while (out == REDO).any():  # a text drew past the precomputed outputs: double them
             stream = mt_stream(seed, 2 * stream.shape[0])
             redo = np.nonzero(out == REDO)[0]
             sub = [cleaned[i] for i in redo.tolist()]
             c2, o2 = encode(sub)
             out[redo] = _detect_many(c2, o2, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
-                                     len(langs), stream, targets[redo], _chunks(len(sub)))
+                                     len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
+                                     _chunks(len(sub)))
+    out[fails] = CASE_FAILS
     return out
 
 
-def is_language_batch(texts: list[str], languages: list[str], seed: int = SEED) -> list[bool]:
+def is_language_batch(texts: list[str], languages: list[str], seed: int = SEED,
+                      cases: list[int] | None = None) -> list[bool]:
     """``detect(text) == language`` for each pair, where undetectable text (no n-gram
-    features: langdetect raises) counts as a match, as IFEval's checks do."""
+    features: langdetect raises) counts as a match, as IFEval's checks do. With ``cases``,
+    text ``i`` must also pass ``str.isupper()`` (``cases[i] == 1``) or ``str.islower()``
+    (``cases[i] == 2``) first; it fails without detection otherwise."""
     if not texts:
         return []
     langs = profiles()[0]
-    index = {l: i for i, l in enumerate(langs)}
+    index = _lang_index()
     # a language langdetect cannot output is never detected: full detection decides
     # only the "no features" case, which still passes
     targets = np.array([index.get(l, -1) for l in languages], dtype=np.int64)
-    codes = _codes(texts, targets, seed)
-    out = []
-    for c, tgt in zip(codes.tolist(), targets.tolist()):
-        out.append(c == NO_FEATURES or (tgt >= 0 and c == tgt))
-    return out
+    case_arr = None if cases is None else np.array(cases, dtype=np.int64)
+    codes = _codes(texts, targets, seed, case_arr)
+    return [c == NO_FEATURES or (c >= 0 and c == tgt) for c, tgt in zip(codes.tolist(), targets.tolist())]
+
+
+@lru_cache(maxsize=None)
+def _lang_index() -> dict:
+    return {l: i for i, l in enumerate(profiles()[0])}
 
 
 def detect_batch(texts: list[str], seed: int = SEED) -> list[str | None]:
