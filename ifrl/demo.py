@@ -31,19 +31,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 #: Hard ids the demo trains on: each has a non-zero base rate for SmolLM2-135M within a few
-#: samples (so GRPO gets a gradient), and none rewards stopping early.
+#: samples (so GRPO gets a gradient), and none rewards stopping early. Left out after a 12-step
+#: run that trained on them too (seed 0): english_lowercase passed 0% of held-out prompts
+#: before and after (no sample ever succeeds, so no gradient), and no_comma / forbidden_words
+#: are avoidance checks whose pass rate fell as answers grew longer (held-out no_comma 0.75 ->
+#: 0.50, forbidden_words 1.00 -> 0.88) while the format ids rose.
 DEMO_IDS = [
-    "punctuation:no_comma",
     "keywords:existence",
-    "keywords:forbidden_words",
     "detectable_format:title",
     "detectable_content:postscript",
     "detectable_format:number_highlighted_sections",
     "detectable_content:number_placeholders",
-    "change_case:english_lowercase",
 ]
 #: Asked for in every demo prompt, as "at least N words": the guard against collapsing answers.
 LENGTH_ID = "length_constraints:number_words"
+#: Asked for in every demo prompt too: "Do not repeat any sentence or line." Measured without it
+#: (seed 0, 12 steps): the IFEval subset rose 0.390 -> 0.623, but answers that repeat a line
+#: went from 12 to 20 of 77, many of them "*highlighted section*" or "P.S. ..." said over and over.
+REPEAT_ID = "quality:no_repetition"
 
 
 @dataclass
@@ -64,8 +69,9 @@ class DemoConfig:
     """Training prompts to build (each used at most once per epoch)."""
     heldout_prompts: int = 24
     """Held-out built prompts (tasks never seen in training) evaluated before/after."""
-    ifeval_prompts: int = 32
-    """Size of the fixed IFEval subset evaluated before/after."""
+    ifeval_prompts: int = 0
+    """Cap on the fixed IFEval subset evaluated before/after (0 = every IFEval prompt whose ids
+    are all trained ones and whose word counts fit the evaluation budget)."""
     response_words: int = 70
     """Answer length the built constraints are sized for; the "at least N words" floor is drawn
     from 20-60% of it (14-42 words), so answers cannot shrink far below the base model's."""
@@ -93,8 +99,8 @@ def build_demo_data(cfg: DemoConfig, data_dir: Path) -> dict:
     # Every 5th seed task is held out: its prompts are never trained on.
     held_tasks = [t for i, t in enumerate(tasks) if i % 5 == 0]
     train_tasks = [t for i, t in enumerate(tasks) if i % 5 != 0]
-    common = dict(ids=DEMO_IDS, require_ids=[LENGTH_ID], require_position="last",
-                  fixed_kwargs={LENGTH_ID: {"relation": "at least"}}, min_constraints=2, max_constraints=3,
+    common = dict(ids=DEMO_IDS, require_ids=[REPEAT_ID, LENGTH_ID], require_position="last",
+                  fixed_kwargs={LENGTH_ID: {"relation": "at least"}}, min_constraints=3, max_constraints=4,
                   response_words=cfg.response_words, levels="top")
     train = build_rows(BuildConfig(num_instructions=cfg.train_instructions, seed=cfg.seed, key_prefix="train",
                                    **common), tasks=train_tasks)
@@ -111,13 +117,13 @@ def build_demo_data(cfg: DemoConfig, data_dir: Path) -> dict:
                 return False
         return True
 
-    ifeval = [r for r in load_ifeval() if fits(r)][:cfg.ifeval_prompts]
+    ifeval = [r for r in load_ifeval() if fits(r)][:cfg.ifeval_prompts or None]
     paths = {"train": write_rows(train, data_dir / "train.jsonl"), "heldout": write_rows(held, data_dir / "heldout.jsonl"),
              "ifeval": write_rows(ifeval, data_dir / "ifeval_subset.jsonl")}
     s = summarize(train)
     _say(f"data: {s['rows']} training prompts from {len(train_tasks)} seed tasks; {len(held)} held-out prompts "
          f"from {len(held_tasks)} other tasks; IFEval subset of {len(ifeval)} prompts (ids within the trained set, "
-         f"word counts within {max_words} words; first ones in file order)")
+         f"word counts within {max_words} words; in file order)")
     _say("data: constraints per id in training: " + ", ".join(f"{k.split(':')[1]}={v}" for k, v in s["per_id"].items()))
     return {"paths": paths, "train": train, "heldout": held, "ifeval": ifeval, "summary": s,
             "ifeval_keys": [r["key"] for r in ifeval]}
@@ -134,8 +140,13 @@ def _evaluate(model, tok, rows, name: str, out_dir: Path, cfg: DemoConfig, devic
     metrics = result.write(out_dir)
     _say(f"eval {name}: {len(rows)} prompts in {time.perf_counter() - t0:.0f}s | loose prompt "
          f"{metrics['prompt_loose']:.3f} instruction {metrics['instruction_loose']:.3f} | median words "
-         f"{metrics['length']['median_words']:g}")
+         f"{metrics['length']['median_words']:g} | repeating {_pct_of({'x': metrics}, 'x')}")
     return metrics
+
+
+def _pct_of(evals: dict, part: str) -> str:
+    v = evals[part]["length"].get("frac_repeating")
+    return "n/a" if v is None else f"{100 * v:.0f}%"
 
 
 def _eval_both(model, tok, data: dict, tag: str, eval_dir: Path, cfg: DemoConfig, device) -> dict:
@@ -233,7 +244,7 @@ def write_demo_report(run_dir: Path, cfg: DemoConfig, train_cfg, data: dict, met
     lines += [body.replace("## ", "### "),
               "![per-id held-out](per_id_heldout.png)", "",
               "## IFEval subset (never trained on)", "",
-              f"{len(data['ifeval'])} IFEval prompts, the first in file order whose ids are all among the trained ids "
+              f"{len(data['ifeval'])} IFEval prompts: those (in file order, up to --ifeval-prompts) whose ids are all trained ids "
               f"and whose word counts fit the budget (keys in summary.json); greedy, <= {cfg.eval_max_new_tokens} new "
               "tokens.", "",
               f"IFEval prompt-level loose accuracy: before **{_f(before['ifeval']['prompt_loose'])}**, after "
@@ -246,6 +257,9 @@ def write_demo_report(run_dir: Path, cfg: DemoConfig, train_cfg, data: dict, met
               f"(ratio {_f(summary['median_words_ratio_heldout'], 2)}; a collapse would show as a ratio well below 0.5). "
               f"IFEval subset: before {before['ifeval']['length']['median_words']:g}, after "
               f"{after['ifeval']['length']['median_words']:g}.", "",
+              "Answers that say one sentence or line twice (the loop a policy falls into when it games a format "
+              f"check): held-out {_pct_of(before, 'heldout')} -> {_pct_of(after, 'heldout')}, IFEval subset "
+              f"{_pct_of(before, 'ifeval')} -> {_pct_of(after, 'ifeval')}.", "",
               "## Where things are", ""]
     for k2, v in paths.items():
         lines.append(f"- {k2}: `{v}`")
@@ -342,6 +356,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     print(f"  IFEval subset ({len(data['ifeval'])} prompts), prompt-level loose: {_f(ib['prompt_loose'])} -> "
           f"{_f(ia['prompt_loose'])}")
     print(f"  median answer length (words, held-out): {hb['length']['median_words']:g} -> {ha['length']['median_words']:g}")
+    print(f"  answers repeating a sentence or line: held-out {_pct_of(before, 'heldout')} -> {_pct_of(after, 'heldout')},"
+          f" IFEval subset {_pct_of(before, 'ifeval')} -> {_pct_of(after, 'ifeval')}")
     print(f"  checkpoint: {paths['checkpoint']}")
     print(f"  Hugging Face export: {export_dir}")
     print(f"  report: {run_dir / 'report.md'} (reward curve: {run_dir / 'reward_curve.png'})")

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from ifrl.demo import DEMO_IDS, LENGTH_ID, DemoConfig, run_demo
+from ifrl.demo import DEMO_IDS, LENGTH_ID, REPEAT_ID, DemoConfig, run_demo
 
 
 @pytest.fixture(scope="module")
@@ -49,11 +49,11 @@ def test_demo_data_keeps_heldout_and_ifeval_out_of_training(quick_demo):
     ifeval = load_rows(run_dir / "data" / "ifeval_subset.jsonl")
     assert {r["task"] for r in train}.isdisjoint({r["task"] for r in held})
     assert {r["prompt"] for r in train}.isdisjoint({r["prompt"] for r in ifeval})
-    allowed = set(DEMO_IDS) | {LENGTH_ID}
+    allowed = set(DEMO_IDS) | {LENGTH_ID, REPEAT_ID}
     for r in train + held:
-        assert LENGTH_ID in r["instruction_id_list"] and set(r["instruction_id_list"]) <= allowed
+        assert {LENGTH_ID, REPEAT_ID} <= set(r["instruction_id_list"]) <= allowed
         kw = r["kwargs"][r["instruction_id_list"].index(LENGTH_ID)]
         assert kw["relation"] == "at least"
     for r in ifeval:
-        assert set(r["instruction_id_list"]) <= allowed
+        assert set(r["instruction_id_list"]) <= set(DEMO_IDS) | {LENGTH_ID}
     assert [r["key"] for r in ifeval] == summary["ifeval"]["keys"]
