@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ifrl.constraints.text.unicode import encode, kernel_threads, tables
+from ifrl.constraints.text.unicode import encode, encode_texts, kernel_threads, tables
 
 
 def _pack(w: str) -> int:
@@ -24,14 +24,14 @@ _W_GIMME, _W_GONNA, _W_GOTTA, _W_LEMME, _W_WANNA, _W_CANNOT = (
 
 
 @njit(cache=True, parallel=True)
-def _count_words(cps, offsets, flags):
+def _count_words(cps, starts, ends, flags):
     # len(re.findall(r"\w+", text)): maximal runs of word characters
-    nt = offsets.shape[0] - 1
+    nt = starts.shape[0]
     out = np.zeros(nt, dtype=np.int64)
     for t in prange(nt):
         n = 0
         inword = False
-        for i in range(offsets[t], offsets[t + 1]):
+        for i in range(starts[t], ends[t]):
             w = (flags[cps[i]] & 1) != 0
             if w and not inword:
                 n += 1
@@ -41,13 +41,13 @@ def _count_words(cps, offsets, flags):
 
 
 @njit(cache=True, parallel=True)
-def _count_bullets(cps, offsets, flags):
+def _count_bullets(cps, starts, ends, flags):
     # len(re.findall(r"^\s*\*[^\*].*$", t, re.M)) + len(re.findall(r"^\s*-.*$", t, re.M))
-    nt = offsets.shape[0] - 1
+    nt = starts.shape[0]
     out = np.zeros(nt, dtype=np.int64)
     for t in prange(nt):
-        a = offsets[t]
-        b = offsets[t + 1]
+        a = starts[t]
+        b = ends[t]
         total = 0
         for which in range(2):
             p = a
@@ -78,16 +78,16 @@ def _count_bullets(cps, offsets, flags):
 
 def count_words(texts: list[str]) -> np.ndarray:
     flags, _ = tables()
-    cps, off = encode(texts)
+    cps, starts, ends = encode_texts(texts)
     with kernel_threads(cps.shape[0]):
-        return _count_words(cps, off, flags)
+        return _count_words(cps, starts, ends, flags)
 
 
 def count_bullets(texts: list[str]) -> np.ndarray:
     flags, _ = tables()
-    cps, off = encode(texts)
+    cps, starts, ends = encode_texts(texts)
     with kernel_threads(cps.shape[0]):
-        return _count_bullets(cps, off, flags)
+        return _count_bullets(cps, starts, ends, flags)
 
 
 @njit(cache=True, inline="always")
@@ -258,17 +258,17 @@ def _capital_sentences(cps, offsets, spans, span_off, flags, out):
 
 
 @njit(cache=True, parallel=True)
-def _capital_texts(cps, offsets, spans, counts, flags, out):
-    # out[t]: capital tokens of text t from its Punkt spans (spans[offsets[t] + t:][:counts[t]],
-    # as punkt_fast writes them), or -1 when a sentence needs the full rules or Punkt deferred
-    nt = offsets.shape[0] - 1
+def _capital_texts(cps, starts, ends, spans, rows, counts, flags, out):
+    # out[t]: capital tokens of text t from its Punkt spans (spans[rows[t]:][:counts[t]], as
+    # punkt_fast writes them), or -1 when a sentence needs the full rules or Punkt deferred
+    nt = starts.shape[0]
     for t in prange(nt):
-        base = offsets[t]
-        n = offsets[t + 1] - base
+        base = starts[t]
+        n = ends[t] - base
         total = 0
         if counts[t] < 0:
             total = -1
-        for k in range(base + t, base + t + max(counts[t], 0)):
+        for k in range(rows[t], rows[t] + max(counts[t], 0)):
             c = _sentence_capitals(cps, base, n, spans[k, 0], spans[k, 1], flags)
             if c < 0:
                 total = -1
@@ -311,10 +311,10 @@ def capital_counts_batch(texts: list[str]) -> list[int]:
     if not texts:
         return []
     flags, _ = tables()
-    cps, offsets, spans, counts = run_spans(texts)
+    cps, starts, ends, spans, rows, counts = run_spans(texts)
     per = np.empty(len(texts), dtype=np.int64)
     with kernel_threads(cps.shape[0]):
-        _capital_texts(cps, offsets, spans, counts, flags, per)
+        _capital_texts(cps, starts, ends, spans, rows, counts, flags, per)
     out = per.tolist()
     for t in np.nonzero(per < 0)[0].tolist():
         out[t] = capital_counts([texts[t]], sentence_spans_batch([texts[t]]))[0]

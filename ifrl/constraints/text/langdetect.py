@@ -514,26 +514,26 @@ def _is_ascii(cps, m):
 
 
 @njit(cache=True, parallel=True)
-def _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob, nl, stream,
-                 targets, cases, n_chunks):
+def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob, nl,
+                 stream, targets, cases, n_chunks):
     """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with its scratch arrays and its n-gram cache (a pure key -> row map, so it stays valid
     from one text to the next)."""
-    nt = offsets.shape[0] - 1
+    nt = starts.shape[0]
     out = np.empty(nt, dtype=np.int64)
     for c in prange(n_chunks):
         lo = nt * c // n_chunks
         hi = nt * (c + 1) // n_chunks
         longest = 1
         for t in range(lo, hi):
-            longest = max(longest, min(offsets[t + 1] - offsets[t], MAX_TEXT))
+            longest = max(longest, min(ends[t] - starts[t], MAX_TEXT))
         grams_idx = np.empty(3 * longest, dtype=np.int32)
         buf = np.empty(longest, dtype=np.int32)
         cache = np.empty((1 << CACHE_BITS, 2), dtype=np.int64)
         cache[:, 0] = -1
         for t in range(lo, hi):
-            a = offsets[t]
-            b = offsets[t + 1]
+            a = starts[t]
+            b = ends[t]
             if cases[t] != 0 and not _case_ok(cps[a:b], flags, cases[t]):
                 out[t] = CASE_FAILS
                 continue
@@ -656,7 +656,7 @@ def _chunks(n: int) -> int:
 
 
 def _codes(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray | None = None) -> np.ndarray:
-    from ifrl.constraints.text.unicode import encode
+    from ifrl.constraints.text.unicode import encode_texts
 
     langs, keys, prob, norm = profiles()
     flags, _ = tables()
@@ -672,18 +672,18 @@ def _codes(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray |
                 c = ""
             cases[i] = 0
         cleaned.append(c)
-    cps, offsets = encode(cleaned)
+    cps, starts, ends = encode_texts(cleaned)
     table, unigram, code, dense2, dense3, acode, uni = hash_table()
     stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
-        out = _detect_many(cps, offsets, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
+        out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
                            len(langs), stream, targets, cases, _chunks(len(texts)))
         while (out == REDO).any():  # a text drew past the precomputed outputs: double them
             stream = mt_stream(seed, 2 * stream.shape[0])
             redo = np.nonzero(out == REDO)[0]
             sub = [cleaned[i] for i in redo.tolist()]
-            c2, o2 = encode(sub)
-            out[redo] = _detect_many(c2, o2, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
+            c2, s2, e2 = encode_texts(sub)
+            out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
                                      len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
                                      _chunks(len(sub)))
     out[fails] = CASE_FAILS

@@ -18,7 +18,7 @@ from ifrl.constraints.text.punkt import (
     CLOSERS, NON_WORD, NOT_WORD_START, ORTHO_BEG_LC, ORTHO_LC, ORTHO_MID_UC, ORTHO_UC,
     english_model, sentence_spans_ref,
 )
-from ifrl.constraints.text.unicode import encode, kernel_threads, tables
+from ifrl.constraints.text.unicode import encode_texts, kernel_threads, tables
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
@@ -437,48 +437,45 @@ def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, star
 
 
 @njit(cache=True, parallel=True)
-def _spans_many(cps, offsets, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id,
-                out, counts):
-    nt = offsets.shape[0] - 1
+def _spans_many(cps, starts, ends, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll,
+                num_id, rows, out, counts):
+    nt = starts.shape[0]
     for t in prange(nt):
-        a = offsets[t]
-        b = offsets[t + 1]
-        base = a + t
+        a = starts[t]
+        b = ends[t]
         counts[t] = _spans_one(cps[a:b], flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho,
-                               coll, num_id, out[base:base + (b - a) + 1])
+                               coll, num_id, out[rows[t]:rows[t] + (b - a) + 1])
 
 
 def run_spans(texts: list[str]):
-    """Encode ``texts`` and run the kernel: ``(cps, offsets, spans, counts)``; text ``t``'s
-    spans are ``spans[offsets[t] + t:][:counts[t]]``, ``counts[t] < 0`` where the kernel
-    defers to the reference."""
+    """Encode ``texts`` and run the kernel: ``(cps, starts, ends, spans, rows, counts)``;
+    text ``t``'s spans are ``spans[rows[t]:][:counts[t]]``, ``counts[t] < 0`` where the
+    kernel defers to the reference."""
     flags, lower = tables()
     hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id, punct = model_arrays()
-    cps, offsets = encode(texts)
+    cps, starts, ends = encode_texts(texts)
+    rows = np.zeros(len(texts), dtype=np.int64)  # a text of n code points has n + 1 rows
+    if len(texts) > 1:
+        np.cumsum(ends[:-1] - starts[:-1] + 1, out=rows[1:])
     out = np.empty((cps.shape[0] + len(texts) + 1, 2), dtype=np.int64)
     counts = np.empty(len(texts), dtype=np.int64)
     with kernel_threads(cps.shape[0]):
-        _spans_many(cps, offsets, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id,
-                    out, counts)
-    return cps, offsets, out, counts
-
-
-def _run(texts: list[str]):
-    _, offsets, out, counts = run_spans(texts)
-    return offsets, out, counts
+        _spans_many(cps, starts, ends, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll,
+                    num_id, rows, out, counts)
+    return cps, starts, ends, out, rows, counts
 
 
 def sentence_spans_batch(texts: list[str]) -> list[list[tuple[int, int]]]:
     """``sentence_spans_ref`` of every text (numba, parallel over texts)."""
     if not texts:
         return []
-    offsets, out, counts = _run(texts)
+    _, _, _, out, rows, counts = run_spans(texts)
     res = []
     for t, c in enumerate(counts.tolist()):
         if c < 0:
             res.append(sentence_spans_ref(texts[t]))
         else:
-            base = int(offsets[t]) + t
+            base = int(rows[t])
             res.append([(int(a), int(b)) for a, b in out[base:base + c].tolist()])
     return res
 
@@ -487,7 +484,7 @@ def count_sentences_batch(texts: list[str]) -> np.ndarray:
     """Number of Punkt sentences of every text."""
     if not texts:
         return np.zeros(0, dtype=np.int64)
-    _, _, counts = _run(texts)
+    counts = run_spans(texts)[-1]
     for t in np.nonzero(counts < 0)[0].tolist():
         counts[t] = len(sentence_spans_ref(texts[t]))
     return counts

@@ -99,6 +99,36 @@ def encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
     return cps, offsets
 
 
+def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """UTF-32 code points of ``texts`` in one array: ``(codepoints_C, starts_N, ends_N)``,
+    text ``i`` being ``codepoints[starts[i]:ends[i]]``. The ASCII texts come first, joined
+    and widened in one step (CPython's UTF-32 encoder is a character loop); the others
+    follow, encoded one by one."""
+    n = len(texts)
+    asc, other = [], []
+    for i, t in enumerate(texts):
+        (asc if t.isascii() else other).append(i)
+    joined = "".join([texts[i] for i in asc])
+    parts = [texts[i] for i in other]
+    try:
+        raw = b"".join([t.encode("utf-32-le") for t in parts])
+    except UnicodeEncodeError:  # lone surrogates (e.g. from JSON "\ud800") keep their code point
+        raw = b"".join([t.encode("utf-32-le", "surrogatepass") for t in parts])
+    na = len(joined)
+    cps = np.empty(na + len(raw) // 4, dtype=np.int32)
+    cps[:na] = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+    cps[na:] = np.frombuffer(raw, dtype=np.int32)
+    order = np.array(asc + other, dtype=np.int64)
+    lens = np.array([len(texts[i]) for i in order.tolist()], dtype=np.int64)
+    starts = np.empty(n, dtype=np.int64)
+    ends = np.empty(n, dtype=np.int64)
+    if n:
+        cum = np.cumsum(lens)
+        starts[order] = cum - lens
+        ends[order] = cum
+    return cps, starts, ends
+
+
 # Below this many code points a batch runs on one thread: starting an OpenMP parallel
 # region (and its spinning workers) costs more than the work itself.
 PARALLEL_MIN_CODEPOINTS = 1_000_000
