@@ -118,16 +118,21 @@ def gram_key(gram: str) -> int:
 
 def _preclean(text: str) -> str:
     """URL / e-mail removal and Vietnamese mark folding, as langdetect's ``append``."""
+    if "http" in text:
+        text = _langdetect_parts()[0].URL_RE.sub(" ", text)
+    if "@" in text:
+        text = _langdetect_parts()[0].MAIL_RE.sub(" ", text)
+    if not text.isascii() and any(m in text for m in _VI_MARK_CHARS):  # = _VI_MARKS.search(text)
+        text = _langdetect_parts()[1].normalize_vi(text)
+    return text
+
+
+@lru_cache(maxsize=None)
+def _langdetect_parts():
     from langdetect.detector import Detector
     from langdetect.utils.ngram import NGram
 
-    if "http" in text:
-        text = Detector.URL_RE.sub(" ", text)
-    if "@" in text:
-        text = Detector.MAIL_RE.sub(" ", text)
-    if not text.isascii() and any(m in text for m in _VI_MARK_CHARS):  # = _VI_MARKS.search(text)
-        text = NGram.normalize_vi(text)
-    return text
+    return Detector, NGram
 
 
 # ----------------------------------------------------------------------------- reference
