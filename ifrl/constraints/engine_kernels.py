@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ifrl.constraints.text.unicode import encode, encode_texts, kernel_threads, tables
+from ifrl.constraints.text.unicode import encode, encode_texts, in_slices, kernel_threads, tables
 
 
 def _pack(w: str) -> int:
@@ -77,17 +77,18 @@ def _count_bullets(cps, starts, ends, flags):
 
 
 def count_words(texts: list[str]) -> np.ndarray:
-    flags, _ = tables()
-    cps, starts, ends = encode_texts(texts)
-    with kernel_threads(cps.shape[0]):
-        return _count_words(cps, starts, ends, flags)
+    return in_slices(texts, lambda t: _run_count(t, _count_words))
 
 
 def count_bullets(texts: list[str]) -> np.ndarray:
+    return in_slices(texts, lambda t: _run_count(t, _count_bullets))
+
+
+def _run_count(texts, kernel):
     flags, _ = tables()
     cps, starts, ends = encode_texts(texts)
     with kernel_threads(cps.shape[0]):
-        return _count_bullets(cps, starts, ends, flags)
+        return kernel(cps, starts, ends, flags)
 
 
 @njit(cache=True, inline="always")
@@ -306,10 +307,14 @@ def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list
 def capital_counts_batch(texts: list[str]) -> list[int]:
     """``capital_counts(texts, sentence_spans_batch(texts))`` in two kernel passes over one
     encoding; texts the kernels cannot decide go through ``capital_counts`` one by one."""
-    from ifrl.constraints.text.punkt_fast import run_spans, sentence_spans_batch
-
     if not texts:
         return []
+    return in_slices(texts, _capital_counts_slice)
+
+
+def _capital_counts_slice(texts: list[str]) -> list[int]:
+    from ifrl.constraints.text.punkt_fast import run_spans, sentence_spans_batch
+
     flags, _ = tables()
     cps, starts, ends, spans, rows, counts = run_spans(texts)
     per = np.empty(len(texts), dtype=np.int64)

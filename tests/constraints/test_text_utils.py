@@ -115,3 +115,27 @@ def test_langdetect_case_tests_equal_str_methods(texts):
     for case, test in ((1, str.isupper), (2, str.islower)):
         got = L.is_language_batch(sample, langs, cases=[case] * len(sample))
         assert got == [test(t) and ok for t, ok in zip(sample, plain)]
+
+
+def test_sliced_batches_give_the_same_verdicts(ifeval_rows, monkeypatch):
+    """Large batches run in slices on one thread; slicing must not change any verdict."""
+    import numba
+
+    from ifrl.constraints import verify_batch
+    from ifrl.constraints.text import unicode
+
+    resp = [r["response"] for r in ifeval_rows]
+    ids = [r["instruction_id_list"] for r in ifeval_rows]
+    kws = [r["kwargs"] for r in ifeval_rows]
+    whole = verify_batch(resp, ids, kws)
+    spans = punkt_fast.sentence_spans_batch(resp)
+    langs = L.detect_batch(resp[::4])
+    prev = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        monkeypatch.setattr(unicode, "SLICE_CODEPOINTS", 5000)
+        assert verify_batch(resp, ids, kws) == whole
+        assert punkt_fast.sentence_spans_batch(resp) == spans
+        assert L.detect_batch(resp[::4]) == langs
+    finally:
+        numba.set_num_threads(prev)

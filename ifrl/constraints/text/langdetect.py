@@ -661,12 +661,19 @@ def _chunks(n: int) -> int:
 
 
 def _codes(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray | None = None) -> np.ndarray:
+    from ifrl.constraints.text.unicode import in_slices
+
+    if cases is None:
+        cases = np.zeros(len(texts), dtype=np.int64)
+    return in_slices(texts, lambda t, tg, cs: _codes_slice(t, tg, seed, cs), targets, cases)
+
+
+def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray) -> np.ndarray:
     from ifrl.constraints.text.unicode import encode_texts
 
     langs, keys, prob, norm = profiles()
     flags, _ = tables()
-    if cases is None:
-        cases = np.zeros(len(texts), dtype=np.int64)
+    cases = cases.copy()
     cleaned = []
     fails = []  # texts whose case test failed here
     for i, t in enumerate(texts):

@@ -18,7 +18,7 @@ from ifrl.constraints.text.punkt import (
     CLOSERS, NON_WORD, NOT_WORD_START, ORTHO_BEG_LC, ORTHO_LC, ORTHO_MID_UC, ORTHO_UC,
     english_model, sentence_spans_ref,
 )
-from ifrl.constraints.text.unicode import encode_texts, kernel_threads, tables
+from ifrl.constraints.text.unicode import encode_texts, in_slices, kernel_threads, tables
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
@@ -469,6 +469,10 @@ def sentence_spans_batch(texts: list[str]) -> list[list[tuple[int, int]]]:
     """``sentence_spans_ref`` of every text (numba, parallel over texts)."""
     if not texts:
         return []
+    return in_slices(texts, _spans_slice)
+
+
+def _spans_slice(texts: list[str]) -> list[list[tuple[int, int]]]:
     _, _, _, out, rows, counts = run_spans(texts)
     res = []
     for t, c in enumerate(counts.tolist()):
@@ -484,6 +488,10 @@ def count_sentences_batch(texts: list[str]) -> np.ndarray:
     """Number of Punkt sentences of every text."""
     if not texts:
         return np.zeros(0, dtype=np.int64)
+    return in_slices(texts, _count_slice)
+
+
+def _count_slice(texts: list[str]) -> np.ndarray:
     counts = run_spans(texts)[-1]
     for t in np.nonzero(counts < 0)[0].tolist():
         counts[t] = len(sentence_spans_ref(texts[t]))

@@ -157,3 +157,36 @@ class kernel_threads:
 
             numba.set_num_threads(self.prev)
         return False
+
+
+# One thread works through a large batch in slices of about this many code points: the
+# encoded slice and the kernel's scratch stay in cache and are reused, where one large
+# buffer would be fresh memory (page faults) read back from DRAM.
+SLICE_CODEPOINTS = 1 << 18
+
+
+def in_slices(texts: list, fn, *cols):
+    """``fn(texts, *cols)`` over consecutive slices of ``texts`` (and of the parallel
+    sequences ``cols``), results concatenated (numpy arrays or lists). Slices apply on
+    one thread only; with more threads the batch stays whole up to 4x the parallel
+    threshold, so the kernels still split it over the threads."""
+    import numba
+
+    limit = SLICE_CODEPOINTS if numba.get_num_threads() == 1 else 4 * PARALLEL_MIN_CODEPOINTS
+    total = 0
+    for t in texts:
+        total += len(t)
+    if total <= limit:
+        return fn(texts, *cols)
+    parts = []
+    lo = 0
+    n = 0
+    for i, t in enumerate(texts):
+        n += len(t)
+        if n >= limit or i == len(texts) - 1:
+            parts.append(fn(texts[lo:i + 1], *(c[lo:i + 1] for c in cols)))
+            lo = i + 1
+            n = 0
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    return [x for part in parts for x in part]
