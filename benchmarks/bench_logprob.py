@@ -3,7 +3,9 @@
 Providers (each computes logprobs[N] of ``hidden @ weight.T / T`` at the labels):
   naive         logits materialised, ``log_softmax`` + gather (what most RL trainers do)
   compile       ``torch.compile`` of naive
-  torch-chunked ifrl.kernels, impl="torch" (the CPU runtime path: tiles + recompute)
+  torch-chunked ifrl.kernels, impl="torch" (the CPU runtime path: tiles + recompute; its fp32 CPU
+                GEMMs go through oneDNN, see kernels/_cpu_gemm.py)
+  torch-chunked-mm  the same path with every GEMM through torch.mm (MKL here), as naive uses
   ifrl-triton   ifrl.kernels, impl="triton" (CUDA only)
   liger         Liger-Kernel's fused linear cross entropy, summed (CUDA, when installed)
 Modes: ``fwd`` and ``fwd+bwd`` (backward of ``sum(logp * g)`` into hidden and weight).
@@ -69,6 +71,11 @@ def provider_fns(names, device, temperature, entropy):
             fns[name] = lambda h, w, l, c=compiled: c(h, w, l, temperature, entropy)
         elif name == "torch-chunked":
             fns[name] = lambda h, w, l: fused_linear_logprobs(h, w, l, temperature, entropy, impl="torch")
+        elif name == "torch-chunked-mm":
+            from ifrl_kernels._cpu_gemm import torch_mm_only
+
+            fns[name] = lambda h, w, l: fused_linear_logprobs(h, w, l, temperature, entropy, impl="torch")
+            fns[name].context = torch_mm_only  # forward and backward (run_once enters it)
         elif name == "ifrl-triton":
             if not device.startswith("cuda"):
                 continue
@@ -88,6 +95,10 @@ def provider_fns(names, device, temperature, entropy):
 
 
 def run_once(fn, hidden, weight, labels, up, mode):
+    ctx = getattr(fn, "context", None)
+    if ctx is not None:
+        with ctx():
+            return run_once(lambda *a: fn(*a), hidden, weight, labels, up, mode)
     if mode == "fwd":
         with torch.no_grad():
             fn(hidden, weight, labels)
@@ -138,7 +149,7 @@ def main():
     ap.add_argument("--entropy", action="store_true", help="also compute the entropy")
     ap.add_argument("--ignore-every", type=int, default=17,
                     help="label every k-th row -100 (padding; 0: none); torch-chunked skips those rows")
-    ap.add_argument("--providers", default="naive,torch-chunked,compile,ifrl-triton,liger")
+    ap.add_argument("--providers", default="naive,torch-chunked,torch-chunked-mm,compile,ifrl-triton,liger")
     ap.add_argument("--modes", default="fwd,fwd+bwd")
     ap.add_argument("--reps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=1)

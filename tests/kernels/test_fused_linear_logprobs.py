@@ -76,6 +76,32 @@ def test_torch_tile_layouts_match_float64(return_entropy, chunk_bytes, vocab_til
         torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=2e-5, msg=name)
 
 
+@pytest.mark.parametrize("gemm", ["onednn", "torch.mm"])
+@pytest.mark.parametrize("return_entropy", [False, True])
+@pytest.mark.parametrize("chunk_bytes,vocab_tile", [(4 * 40 * 9, 9), (4 * 9 * 40, 40), (64 * 1024 * 1024, None)])
+def test_cpu_gemm_backends_match_float64(gemm, return_entropy, chunk_bytes, vocab_tile):
+    """The CPU fp32 path through oneDNN (the default where torch has it) and through torch.mm
+    (``IFRL_CPU_GEMM=torch``) both match float64, and each other to fp32 rounding."""
+    from ifrl_kernels._cpu_gemm import onednn_available, torch_mm_only
+
+    if gemm == "onednn" and not onednn_available():
+        pytest.skip("this torch build has no oneDNN linear op")
+    N, H, V = 70, 40, 130
+    hidden, weight, labels = (t.cpu() for t in _inputs(N, H, V, ignore=(0, 5, 69)))
+    g = torch.Generator().manual_seed(3)
+    up, up_e = torch.randn(N, generator=g), (torch.randn(N, generator=g) if return_entropy else torch.zeros(N))
+    ref = _run(fused_linear_logprobs_reference, hidden.double(), weight.double(), labels, up, up_e, temperature=0.9)
+    run = lambda: _run(fused_linear_logprobs, hidden, weight, labels, up, up_e, temperature=0.9,  # noqa: E731
+                       impl="torch", chunk_bytes=chunk_bytes, vocab_tile=vocab_tile)
+    if gemm == "torch.mm":
+        with torch_mm_only():
+            out = run()
+    else:
+        out = run()
+    for got, want, name in zip(out, ref, ["logp", "entropy", "grad_hidden", "grad_weight"]):
+        torch.testing.assert_close(got.double(), want, rtol=1e-5, atol=2e-5, msg=name)
+
+
 def test_torch_tile_shape_defaults():
     from ifrl_kernels.fused_linear_logprobs import _torch_tile_shape
 
