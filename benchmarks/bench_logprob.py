@@ -24,6 +24,7 @@ they recompute logits in the backward) and peak extra memory (see benchmarks/_co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -75,7 +76,7 @@ def provider_fns(names, device, temperature, entropy):
             from ifrl_kernels._cpu_gemm import torch_mm_only
 
             fns[name] = lambda h, w, l: fused_linear_logprobs(h, w, l, temperature, entropy, impl="torch")
-            fns[name].context = torch_mm_only  # forward and backward (run_once enters it)
+            fns[name].context = torch_mm_only
         elif name == "ifrl-triton":
             if not device.startswith("cuda"):
                 continue
@@ -95,10 +96,11 @@ def provider_fns(names, device, temperature, entropy):
 
 
 def run_once(fn, hidden, weight, labels, up, mode):
-    ctx = getattr(fn, "context", None)
-    if ctx is not None:
-        with ctx():
-            return run_once(lambda *a: fn(*a), hidden, weight, labels, up, mode)
+    with getattr(fn, "context", contextlib.nullcontext)():  # e.g. torch-chunked-mm: forward and backward
+        _run_once(fn, hidden, weight, labels, up, mode)
+
+
+def _run_once(fn, hidden, weight, labels, up, mode):
     if mode == "fwd":
         with torch.no_grad():
             fn(hidden, weight, labels)

@@ -140,12 +140,13 @@ def _evaluate(model, tok, rows, name: str, out_dir: Path, cfg: DemoConfig, devic
     metrics = result.write(out_dir)
     _say(f"eval {name}: {len(rows)} prompts in {time.perf_counter() - t0:.0f}s | loose prompt "
          f"{metrics['prompt_loose']:.3f} instruction {metrics['instruction_loose']:.3f} | median words "
-         f"{metrics['length']['median_words']:g} | repeating {_pct_of({'x': metrics}, 'x')}")
+         f"{metrics['length']['median_words']:g} | repeating {_repeating(metrics)}")
     return metrics
 
 
-def _pct_of(evals: dict, part: str) -> str:
-    v = evals[part]["length"].get("frac_repeating")
+def _repeating(metrics: dict) -> str:
+    """The share of answers that repeat a sentence or line, as a percentage."""
+    v = metrics["length"].get("frac_repeating")
     return "n/a" if v is None else f"{100 * v:.0f}%"
 
 
@@ -258,8 +259,8 @@ def write_demo_report(run_dir: Path, cfg: DemoConfig, train_cfg, data: dict, met
               f"IFEval subset: before {before['ifeval']['length']['median_words']:g}, after "
               f"{after['ifeval']['length']['median_words']:g}.", "",
               "Answers that say one sentence or line twice (the loop a policy falls into when it games a format "
-              f"check): held-out {_pct_of(before, 'heldout')} -> {_pct_of(after, 'heldout')}, IFEval subset "
-              f"{_pct_of(before, 'ifeval')} -> {_pct_of(after, 'ifeval')}.", "",
+              f"check): held-out {_repeating(before['heldout'])} -> {_repeating(after['heldout'])}, IFEval subset "
+              f"{_repeating(before['ifeval'])} -> {_repeating(after['ifeval'])}.", "",
               "## Where things are", ""]
     for k2, v in paths.items():
         lines.append(f"- {k2}: `{v}`")
@@ -356,8 +357,8 @@ def run_demo(cfg: DemoConfig) -> dict:
     print(f"  IFEval subset ({len(data['ifeval'])} prompts), prompt-level loose: {_f(ib['prompt_loose'])} -> "
           f"{_f(ia['prompt_loose'])}")
     print(f"  median answer length (words, held-out): {hb['length']['median_words']:g} -> {ha['length']['median_words']:g}")
-    print(f"  answers repeating a sentence or line: held-out {_pct_of(before, 'heldout')} -> {_pct_of(after, 'heldout')},"
-          f" IFEval subset {_pct_of(before, 'ifeval')} -> {_pct_of(after, 'ifeval')}")
+    print(f"  answers repeating a sentence or line: held-out {_repeating(before['heldout'])} -> {_repeating(after['heldout'])},"
+          f" IFEval subset {_repeating(before['ifeval'])} -> {_repeating(after['ifeval'])}")
     print(f"  checkpoint: {paths['checkpoint']}")
     print(f"  Hugging Face export: {export_dir}")
     print(f"  report: {run_dir / 'report.md'} (reward curve: {run_dir / 'reward_curve.png'})")

@@ -1,13 +1,14 @@
 """Matrix products of the torch path, through oneDNN on CPU when torch ships it.
 
 On our CPU machines (AMD EPYC, AVX-512, 2 threads) torch's fp32 ``torch.mm`` goes to MKL,
-which runs ~85 GFLOP/s on the log-prob tiles, while oneDNN's fp32 inner product
-(``torch.ops.mkldnn._linear_pointwise``, the op torch.compile's CPU backend emits for
-``nn.Linear``) runs ~145 GFLOP/s on the same operands (benchmarks/bench_logprob.py reports
-both). Both accumulate in fp32; results differ from MKL's only by summation order.
+which ran 135-175 GFLOP/s on the log-prob tiles (8192 x 1024 x 2048), while oneDNN's fp32
+inner product (``torch.ops.mkldnn._linear_pointwise``, the op torch.compile's CPU backend emits
+for ``nn.Linear``) ran 260-370 GFLOP/s on the same operands; benchmarks/bench_logprob.py
+compares the log-prob op both ways (torch-chunked vs torch-chunked-mm). Both accumulate in
+fp32; results differ from MKL's only by summation order.
 
 ``IFRL_CPU_GEMM=torch`` forces ``torch.mm`` everywhere (for comparisons); CUDA tensors and
-non-fp32 dtypes always use ``torch.mm``. All functions return a new tensor.
+non-fp32 dtypes always use ``torch.mm``.
 """
 
 from __future__ import annotations
@@ -33,14 +34,14 @@ def onednn_available() -> bool:
     return _ONEDNN
 
 
-def _onednn(a: torch.Tensor, b: torch.Tensor) -> bool:
-    return (a.device.type == "cpu" and a.dtype == torch.float32 and b.dtype == torch.float32
-            and a.shape[0] > 0 and a.shape[1] > 0 and b.shape[0] > 0 and onednn_available())
+def onednn_for(device: torch.device, dtype: torch.dtype) -> bool:
+    """True when products of ``dtype`` tensors on ``device`` go through oneDNN here."""
+    return device.type == "cpu" and dtype == torch.float32 and onednn_available()
 
 
 def mm_nt(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """``a @ b.T`` for a [M, K] and b [N, K] (any strides)."""
-    if _onednn(a, b):
+    """``a @ b.T`` (a new tensor) for a [M, K] and b [N, K] (any strides)."""
+    if onednn_for(a.device, a.dtype) and b.dtype == a.dtype and a.numel() and b.shape[0]:
         return torch.ops.mkldnn._linear_pointwise(a, b, None, "none", [], "")
     return a @ b.T
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from ._cpu_gemm import mm_nt, onednn_available
+from ._cpu_gemm import mm_nt, onednn_for
 from ._impl import HAS_TRITON, resolve_impl, tl, triton, triton_interpreting
 
 IGNORE_INDEX = -100
@@ -143,21 +143,13 @@ def _scatter_rows(x: torch.Tensor, idx: torch.Tensor, n: int) -> torch.Tensor:
     return x.new_zeros((n, *x.shape[1:])).index_copy_(0, idx, x)
 
 
-def _use_onednn(h: torch.Tensor) -> bool:
-    return _onednn_for(h.device, h.dtype)
-
-
-def _onednn_for(dev: torch.device, dtype: torch.dtype) -> bool:
-    return dev.type == "cpu" and dtype == torch.float32 and onednn_available()
-
-
 def _torch_logits_tile(h, w, inv_t, buf, neg_lse=None):
     """``h @ w.T * inv_t`` (``+ neg_lse`` per row when given: the tile's log p) as an [nr, nv] tile.
 
     oneDNN (CPU fp32) returns a fresh tensor; otherwise the product lands in ``buf`` (a tall or
     column-major view, see ``_tile_view``) and ``neg_lse`` is folded in as the GEMM's C operand.
     """
-    if _use_onednn(h):
+    if onednn_for(h.device, h.dtype):
         # Computed as the contiguous [nv, nr] product w @ h.T and returned as its transposed
         # view: the weight-gradient GEMM then reads the tile contiguously (measured 350 vs
         # 200 GFLOP/s for a strided tile), the hidden-gradient one reads it with MKL's
@@ -223,7 +215,7 @@ def _torch_forward_rows(hidden_NH, weight_VH, labels_N, inv_t, want_entropy, row
     logp_N = torch.empty(N, dtype=acc, device=dev)
     ent_N = torch.empty(N, dtype=acc, device=dev) if want_entropy else None
     labels_N = labels_N.long()
-    z_buf = None if _onednn_for(dev, acc) else torch.empty(rows * vt, dtype=acc, device=dev)
+    z_buf = None if onednn_for(dev, acc) else torch.empty(rows * vt, dtype=acc, device=dev)
     e_buf = torch.empty(rows * vt, dtype=acc, device=dev) if want_entropy else None
     # Views, converted per tile: an fp32 copy of a bf16 vocab would cost 2x the weight.
     w_tiles = [(v0, v1, weight_VH[v0:v1]) for v0, v1 in _tiles(V, vt)]
@@ -278,7 +270,7 @@ def _torch_backward_rows(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N
     g_N = g_N.to(acc) * inv_t
     if ge_N is not None:
         ge_N = ge_N.to(acc) * inv_t
-    z_buf = None if _onednn_for(dev, acc) else torch.empty(rows * vt, dtype=acc, device=dev)
+    z_buf = None if onednn_for(dev, acc) else torch.empty(rows * vt, dtype=acc, device=dev)
     p_buf = torch.empty(rows * vt, dtype=acc, device=dev) if ge_N is not None else None
     # Views, converted per tile: an fp32 copy of a bf16 vocab would cost 2x the weight.
     w_tiles = [(v0, v1, weight_VH[v0:v1]) for v0, v1 in _tiles(V, vt)]
@@ -293,9 +285,12 @@ def _torch_backward_rows(hidden_NH, weight_VH, labels_N, lse_N, ent_N, g_N, ge_N
             ge, ent = ge_N[n0:n1, None], ent_N[n0:n1, None]
         if need_w:
             scale = g if ge_N is None else None  # without the entropy, g folds into this operand
-            if _use_onednn(h):
+            if onednn_for(dev, acc):
                 h_rhs_t = torch.empty(h.shape[1], nr, dtype=acc, device=dev)
-                torch.mul(h.T, scale.T, out=h_rhs_t) if scale is not None else h_rhs_t.copy_(h.T)
+                if scale is not None:
+                    torch.mul(h.T, scale.T, out=h_rhs_t)
+                else:
+                    h_rhs_t.copy_(h.T)
             else:
                 h_rhs = h * scale if scale is not None else h
         for vi, (v0, v1, w) in enumerate(w_tiles):

@@ -11,7 +11,7 @@ this one.
 
 import re
 
-from ifrl.constraints.registry import constraint, fast
+from ifrl.constraints.registry import constraint
 
 _BREAK = re.compile(r"[\n.!?]+")
 _WORD = re.compile(r"\w+")
@@ -39,8 +39,3 @@ def repeated_piece(text: str) -> str | None:
 def no_repetition(text: str, kw: dict) -> bool:
     """No sentence or line (compared by its lower-cased words, pieces of 2+ words) occurs twice."""
     return repeated_piece(text) is None
-
-
-@fast("quality:no_repetition")
-def _no_repetition_batch(texts, kws):
-    return [repeated_piece(t) is None for t in texts]
