@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import gc
 
-from ifrl.constraints.registry import get_spec, registry, validate_kwargs, validator
+from ifrl.constraints.registry import get_spec, many_validator, registry, validate_kwargs, validator
 
 
 def _loc(where: str | None, r: int) -> str:
@@ -82,48 +82,60 @@ def prepare_batch(instruction_id_lists, kwargs_lists, n_rows: int, where: str | 
     return tasks
 
 
-def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
-    """Validate every (row, id, kwargs), as ``prepare_batch``, and group the checks by id:
-    ``{id: [spec, texts, prepared kwargs, rows, positions]}``. ``row_texts[r]`` is what row
-    ``r`` is checked on: its response, or None when blank (strict); the list of its
-    non-blank variants (loose). Blank texts fail without being checked."""
-    _check_lengths(instruction_id_lists, kwargs_lists, len(row_texts))
+def _group(instruction_id_lists, kwargs_lists, where) -> dict:
+    """``{id: [spec, None, raw kwargs, rows, positions]}`` in order of first use."""
     reg = registry()
     groups: dict = {}
-    checks: dict = {}
     r = 0
     for ids, kws in zip(instruction_id_lists, kwargs_lists):
         if type(ids) is not list or type(kws) is not list or len(ids) != len(kws):
             ids, kws = _row_lists(ids, kws, where, r)
-        todo = row_texts[r]
         j = 0
         for iid in ids:
-            kw = kws[j]
-            check = checks.get(iid) if type(iid) is str else None
-            if check is None:
-                spec = _lookup(reg, iid, where, r, j)
-                check = checks[iid] = validator(spec)
-                groups[iid] = [spec, [], [], [], []]
-            try:
-                prepared = check(kw)
-            except ValueError:  # re-run to name the row in the message
-                validate_kwargs(iid, kw, where=f"{_loc(where, r)}, kwargs[{j}]")
-                raise
-            if todo is not None:
-                g = groups[iid]
-                if strict:
-                    g[1].append(todo)
-                    g[2].append(prepared)
-                    g[3].append(r)
-                    g[4].append(j)
-                else:
-                    for t in todo:
-                        g[1].append(t)
-                        g[2].append(prepared)
-                        g[3].append(r)
-                        g[4].append(j)
+            g = groups.get(iid) if type(iid) is str else None
+            if g is None:
+                g = groups[iid] = [_lookup(reg, iid, where, r, j), None, [], [], []]
+            g[2].append(kws[j])
+            g[3].append(r)
+            g[4].append(j)
             j += 1
         r += 1
+    return groups
+
+
+def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
+    """Validate every (row, id, kwargs), as ``prepare_batch``, and group the checks by id:
+    ``{id: [spec, texts, prepared kwargs, rows, positions]}``. ``row_texts[r]`` is what row
+    ``r`` is checked on: its response, or None when blank (strict); the list of its
+    non-blank variants (loose). Blank texts fail without being checked.
+
+    The ids are looked up row by row; the kwargs of each id are then validated in one
+    call (``registry.many_validator``). When some kwargs are invalid, the batch is
+    validated again row by row so that the error names the first bad row."""
+    _check_lengths(instruction_id_lists, kwargs_lists, len(row_texts))
+    try:
+        groups = _group(instruction_id_lists, kwargs_lists, where)
+        for g in groups.values():
+            g[2] = many_validator(g[0])(g[2])
+    except ValueError:  # name the first bad row, in row order
+        prepare_batch(instruction_id_lists, kwargs_lists, len(row_texts), where)
+        raise
+    for g in groups.values():
+        _, _, kws, rows, poss = g
+        texts = [row_texts[r] for r in rows]
+        if strict:
+            if None in texts:  # drop the checks of blank responses
+                keep = [i for i, t in enumerate(texts) if t is not None]
+                texts = [texts[i] for i in keep]
+                kws = [kws[i] for i in keep]
+                rows = [rows[i] for i in keep]
+                poss = [poss[i] for i in keep]
+        else:  # one check per non-blank variant
+            kws = [k for k, v in zip(kws, texts) for _ in v]
+            rows = [x for x, v in zip(rows, texts) for _ in v]
+            poss = [x for x, v in zip(poss, texts) for _ in v]
+            texts = [t for v in texts for t in v]
+        g[1:] = texts, kws, rows, poss
     return groups
 
 
@@ -139,20 +151,21 @@ def verify_batch(
     Soft ids raise ValueError: route them to the reward model (``route``)."""
     if mode not in MODES:
         raise ValueError(f"mode={mode!r}: must be 'strict' or 'loose'")
-    strict = mode == "strict"
-    row_texts: list = []
-    for i, t in enumerate(responses):
-        if type(t) is not str and not isinstance(t, str):
-            raise ValueError(f"{where + ':' if where else ''}row {i}: response must be a string, got {type(t).__name__}")
-        if strict:
-            row_texts.append(None if not t or t.isspace() else t)
-        else:
-            row_texts.append([v for v in loose_variants(t) if v and not v.isspace()])
     # the cyclic garbage collector finds nothing to free in a batch's lists and tuples; it
     # only rescans them, so it is paused for the call (and restored as it was)
     gc_was_on = gc.isenabled()
     gc.disable()
     try:
+        if not set(map(type, responses)) <= {str}:
+            for i, t in enumerate(responses):
+                if not isinstance(t, str):
+                    raise ValueError(f"{where + ':' if where else ''}row {i}: response must be a string, "
+                                     f"got {type(t).__name__}")
+        strict = mode == "strict"
+        if strict:
+            row_texts = [None if not t or t.isspace() else t for t in responses]
+        else:
+            row_texts = [[v for v in loose_variants(t) if v and not v.isspace()] for t in responses]
         return _run(instruction_id_lists, kwargs_lists, row_texts, strict, where)
     finally:
         if gc_was_on:

@@ -278,36 +278,46 @@ def validate_kwargs(instruction_id: str, kwargs: dict | None, where: str | None 
 
 
 def validator(spec: ConstraintSpec) -> Callable[[Any], dict]:
-    """A function ``kw -> prepared kwargs`` equal to ``validate_kwargs(spec.id, kw)``: it
-    takes the common exact-type case itself and hands anything else (None values, floats,
-    tuples, extra fields, invalid input) to ``validate_kwargs``, which converts or raises."""
+    """A function ``kw -> prepared kwargs`` equal to ``validate_kwargs(spec.id, kw)``."""
+    return lambda kw: many_validator(spec)([kw])[0]
+
+
+def many_validator(spec: ConstraintSpec) -> Callable[[list], list]:
+    """A function ``kws -> [prepared kwargs]`` equal to ``[validate_kwargs(spec.id, kw) for
+    kw in kws]``: one loop of straight-line tests takes the common exact-type case and
+    hands anything else (None values, floats, tuples, extra fields, invalid input) to
+    ``validate_kwargs``, which converts or raises. An exactly valid dict of an id without
+    a ``prepare`` step is returned as it is (the checks only read their kwargs)."""
     v = _VALIDATORS.get(spec.id)
     if v is None:
         v = _VALIDATORS[spec.id] = _make_validator(spec)
     return v
 
 
-_VALIDATORS: dict[str, Callable[[Any], dict]] = {}
+_VALIDATORS: dict[str, Callable[[list], list]] = {}
 
 
-def _make_validator(spec: ConstraintSpec) -> Callable[[Any], dict]:
-    """Generate the fast validator of one id as straight-line code (one test per kwarg)."""
+def _make_validator(spec: ConstraintSpec) -> Callable[[list], list]:
+    """Generate the batch validator of one id as a loop of straight-line code (one test per
+    kwarg)."""
     iid, prepare = spec.id, spec.prepare
     env: dict[str, Any] = {"slow": lambda kw: validate_kwargs(iid, kw), "prepare": prepare}
     if not all(k.required for k in spec.kwargs):
-        return env["slow"]
+        return lambda kws: [validate_kwargs(iid, kw) for kw in kws]
+    src = ["def check_many(kws):", "    out = []", "    add = out.append", "    for kw in kws:"]
     if not spec.kwargs:
-        made = "prepare({})" if prepare else "{}"
-        src = ["def check(kw):",
-               "    if kw is None or (type(kw) is dict and not kw):",
-               f"        return {made}",
-               "    return slow(kw)"]
+        env["empty"] = prepare({}) if prepare else {}
+        src += ["        if kw is None or (type(kw) is dict and not kw):",
+                "            add(empty)",
+                "        else:",
+                "            add(slow(kw))"]
     else:
-        src = ["def check(kw):", f"    if type(kw) is not dict or len(kw) != {len(spec.kwargs)}:", "        return slow(kw)"]
+        src += [f"        if type(kw) is not dict or len(kw) != {len(spec.kwargs)}:",
+                "            add(slow(kw))", "            continue"]
         items = []
         for i, k in enumerate(spec.kwargs):
             v = f"v{i}"
-            src.append(f"    {v} = kw.get({k.name!r})")
+            src.append(f"        {v} = kw.get({k.name!r})")
             if k.kind == "int":
                 cond = f"type({v}) is int" + (f" and {v} >= {int(k.lo)}" if k.lo is not None else "")
             elif k.kind == "str":
@@ -317,13 +327,13 @@ def _make_validator(spec: ConstraintSpec) -> Callable[[Any], dict]:
                 cond = f"type({v}) is str and {v} in choices{i}"
             else:  # str_list
                 cond = f"type({v}) is list and len({v}) > 0 and all(type(x) is str and x for x in {v})"
-                v = f"list({v})"
-            src += [f"    if not ({cond}):", "        return slow(kw)"]
+            src += [f"        if not ({cond}):", "            add(slow(kw))", "            continue"]
             items.append(f"{k.name!r}: {v}")
         made = "{" + ", ".join(items) + "}"
-        src.append(f"    return prepare({made})" if prepare else f"    return {made}")
+        src.append(f"        add(prepare({made}))" if prepare else "        add(kw)")
+    src.append("    return out")
     exec("\n".join(src), env)
-    return env["check"]
+    return env["check_many"]
 
 
 def _field(where, name, v, instruction_id) -> str:

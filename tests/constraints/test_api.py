@@ -36,6 +36,36 @@ def test_unknown_id_names_row_and_close_ids():
         C.verify_batch(["a", "b"], [["punctuation:no_comma"], ["keywords:existance"]], [[{}], [{"keywords": ["a"]}]])
 
 
+def test_verify_batch_names_the_first_bad_row_in_row_order():
+    # kwargs are validated per id in one call; the error must still be the first bad row
+    resp = ["a", "b", "c", "d"]
+    ids = [["punctuation:no_comma"], ["length_constraints:number_words"], ["keywords:existence"],
+           ["keywords:existance"]]
+    kws = [[{}], [{"num_words": 5, "relation": "at least"}], [{"keywords": "apple"}], [{}]]
+    with pytest.raises(ValueError, match=r"row 2, kwargs\[0\].*list of strings"):
+        C.verify_batch(resp, ids, kws)
+    kws[2] = [{"keywords": ["apple"]}]
+    with pytest.raises(ValueError, match=r"row 3.*'keywords:existance'"):
+        C.verify_batch(resp, ids, kws)
+
+
+@pytest.mark.parametrize("iid,kw", [
+    ("length_constraints:number_words", {"num_words": 5, "relation": "at least"}),
+    ("length_constraints:number_words", {"num_words": 5.0, "relation": "at least", "keywords": None}),
+    ("keywords:existence", {"keywords": ("a", "b")}),
+    ("keywords:existence", {"keywords": ["a", "b"]}),
+    ("detectable_content:postscript", {"postscript_marker": " P.S. "}),
+    ("keywords:letter_frequency", {"letter": "A", "let_frequency": 2, "let_relation": "less than"}),
+    ("punctuation:no_comma", None),
+    ("punctuation:no_comma", {}),
+    ("punctuation:no_comma", {"num_words": None}),
+])
+def test_batch_validator_equals_validate_kwargs(iid, kw):
+    from ifrl.constraints.registry import many_validator, registry
+
+    assert many_validator(registry()[iid])([kw, kw]) == [C.validate_kwargs(iid, kw)] * 2
+
+
 @pytest.mark.parametrize("iid,kw,msg", [
     ("length_constraints:number_words", {"relation": "at least"}, "needs kwarg 'num_words'"),
     ("length_constraints:number_words", {"num_words": "ten", "relation": "at least"}, "num_words='ten'.*integer"),
