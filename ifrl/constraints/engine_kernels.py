@@ -101,7 +101,7 @@ def _is_w(c):
     return _is_letter(c) or (48 <= c <= 57) or c == 95
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _fused(cps, s, e):
     """Does a word-character run of cps[s:e] spell a fused word (cannot, gonna, ...)?"""
     i = s
@@ -127,7 +127,7 @@ def _fused(cps, s, e):
     return False
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _chunk_capitals(cps, s, e, flags):
     """All-capital Treebank tokens of the chunk cps[s:e] (no whitespace inside), or -1
     when only the full rules can tell. Mirrors ``treebank._chunk_capitals``."""
@@ -222,7 +222,7 @@ def _chunk_capitals(cps, s, e, flags):
     return 1 if (a_up and b_up) else 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _sentence_capitals(cps, base, n, a, b, flags):
     """Capital tokens of the sentence cps[base + a: base + b] of a text of n code points,
     or -1 when it needs the full rules."""

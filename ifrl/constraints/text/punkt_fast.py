@@ -78,7 +78,7 @@ def _pc(punct, c):
     return punct[c] if c < 0x10000 else 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _multichar(cps, p, le, flags):
     """Length of Punkt's multi-character punctuation at p (--..., ....., ". . ."), else 0."""
     if p + 1 < le and cps[p] == 45 and cps[p + 1] == 45:
@@ -103,7 +103,7 @@ def _multichar(cps, p, le, flags):
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _lookup(cps, s, e, lower, flags, hashes, slots, voff, vcps):
     """Vocabulary id of lower(cps[s:e]); -1 if absent; -2 if lower-casing is not 1:1."""
     h = np.uint64(0xCBF29CE484222325)
@@ -132,7 +132,7 @@ def _lookup(cps, s, e, lower, flags, hashes, slots, voff, vcps):
     return j
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _is_numeric(cps, s, e, flags):
     p = s
     if p < e and cps[p] == 45:
@@ -147,7 +147,7 @@ def _is_numeric(cps, s, e, flags):
     return p == e
 
 
-@njit(cache=True)
+@njit(cache=True, inline="always")
 def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id,
                    ts, te, bits):
     """1 if the context cps[cs:ce] has a non-final sentence break, 0 if not, -1 to defer.
