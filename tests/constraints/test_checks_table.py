@@ -231,3 +231,31 @@ def test_placeholder_count_equals_regex_on_random_text():
         want = len(re.findall(r"\[.*?\]", t))
         for need in (1, 2, 3, 99):
             assert count_placeholders(t, need) == min(want, need), (t, need)
+
+
+def test_head_and_tail_fast_paths_equal_reference_on_random_text():
+    """end_checker, repeat_prompt, letter_frequency and two_responses batch paths (ASCII
+    shortcuts, non-ASCII fallbacks) against their reference checks."""
+    import random
+
+    from ifrl.constraints.registry import many_validator, registry
+
+    rng = random.Random(8)
+    alphabet = [" ", "\n", "\t", "\x1c", '"', "a", "A", "ab", "Ab", "k", "K", "i", "I", "\u0130", "\u212a",
+                "\u00a0", ".", "******", "***", "x y"]
+    cases = [("startend:end_checker", lambda: {"end_phrase": rng.choice(["ab", "k", "A b", "i.", "\u0130"])}),
+             ("combination:repeat_prompt", lambda: {"prompt_to_repeat": rng.choice(["ab", "K", " a b ", "i\u0130"])}),
+             ("keywords:letter_frequency", lambda: {"letter": rng.choice("akiK.\u0130"), "let_frequency": rng.randint(1, 3),
+                                                   "let_relation": rng.choice(["less than", "at least"])}),
+             ("combination:two_responses", lambda: {})]
+    for iid, draw in cases:
+        spec = registry()[iid]
+        texts, kws = [], []
+        for _ in range(3000):
+            t = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 10)))
+            if t.strip():
+                texts.append(t)
+                kws.append(many_validator(spec)([draw()])[0])
+        want = [spec.check(t, k) for t, k in zip(texts, kws)]
+        assert spec.batch(texts, kws) == want, iid
+        assert any(want) and not all(want), iid  # the cases reach both verdicts

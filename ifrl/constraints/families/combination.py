@@ -1,6 +1,6 @@
 """combination:* — two answers, or repeating the request first."""
 
-from ifrl.constraints.registry import KwargSpec, constraint
+from ifrl.constraints.registry import KwargSpec, constraint, fast
 
 
 @constraint(
@@ -24,6 +24,12 @@ def two_responses(text: str, kw: dict) -> bool:
     return len(valid) == 2 and valid[0].strip() != valid[1].strip()
 
 
+@fast("combination:two_responses")
+def _two_batch(texts, kws):
+    # without the separator there is one part: never two responses
+    return ["******" in t and two_responses(t, kw) for t, kw in zip(texts, kws)]
+
+
 @constraint(
     "combination:repeat_prompt",
     kwargs=(KwargSpec("prompt_to_repeat", "str", doc="the request text to repeat verbatim"),),
@@ -37,3 +43,17 @@ def two_responses(text: str, kw: dict) -> bool:
 def repeat_prompt(text: str, kw: dict) -> bool:
     """Response starts (case-insensitively, after stripping) with the request."""
     return text.strip().lower().startswith(kw["prompt_to_repeat"])
+
+
+@fast("combination:repeat_prompt")
+def _repeat_batch(texts, kws):
+    # ASCII text lower-cases character for character, so only the head needs lowering; a
+    # stripped prompt never ends in whitespace, so trailing whitespace cannot match it
+    out = []
+    for t, kw in zip(texts, kws):
+        p = kw["prompt_to_repeat"]
+        if t.isascii():
+            out.append(t.lstrip()[:len(p)].lower() == p)
+        else:
+            out.append(repeat_prompt(t, kw))
+    return out

@@ -2,6 +2,7 @@
 
 import json
 import re
+from functools import lru_cache
 
 
 from ifrl.constraints.registry import KwargSpec, constraint, fast
@@ -154,12 +155,19 @@ def count_sections(text: str, splitter: str) -> int:
     return count
 
 
+@lru_cache(maxsize=1 << 12)
+def _plain_splitter(sp: str) -> bool:
+    """The splitter is a regex literal with no whitespace at either end (``count_sections``
+    applies)."""
+    return bool(sp) and re.escape(sp) == sp and not sp[0].isspace() and not sp[-1].isspace()
+
+
 @fast("detectable_format:multiple_sections")
 def _sections_batch(texts, kws):
     out = []
     for t, kw in zip(texts, kws):
         sp = kw["section_spliter"]
-        if re.escape(sp) == sp and sp and not sp[0].isspace() and not sp[-1].isspace():
+        if _plain_splitter(sp):
             out.append(count_sections(t, sp) >= kw["num_sections"])
         else:
             out.append(multiple_sections(t, kw))

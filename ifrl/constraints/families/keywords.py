@@ -8,11 +8,13 @@ KELVIN SIGN and "k").
 """
 
 import re
+from functools import lru_cache
 
 from ifrl.constraints.families._common import WORDS, compare, relation_kwarg, relation_words
 from ifrl.constraints.registry import KwargSpec, constraint, fast
 
 
+@lru_cache(maxsize=1 << 16)
 def _literal_ascii(word: str) -> bool:
     # ASCII letters and digits are never escaped; anything else is checked by re.escape
     return word.isascii() and (word.isalnum() or re.escape(word) == word)
@@ -159,3 +161,17 @@ def _prep_letter(kw):
 def letter_frequency(text: str, kw: dict) -> bool:
     """Occurrences of the letter in the lower-cased response vs the relation."""
     return compare(text.lower().count(kw["letter"]), kw["let_relation"], kw["let_frequency"])
+
+
+@fast("keywords:letter_frequency")
+def _letter_batch(texts, kws):
+    # in ASCII text a lower-case ASCII letter l comes from l or L only
+    out = []
+    for t, kw in zip(texts, kws):
+        c = kw["letter"]
+        if t.isascii() and c.isascii():
+            n = t.count(c) + t.count(c.upper()) if c.isalpha() else t.count(c)
+            out.append(compare(n, kw["let_relation"], kw["let_frequency"]))
+        else:
+            out.append(letter_frequency(t, kw))
+    return out

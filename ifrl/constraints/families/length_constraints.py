@@ -148,7 +148,13 @@ def nth_paragraph_first_word(text: str, kw: dict) -> bool:
     nth = kw["nth_paragraph"]
     if nth > n:
         return False
-    para = paragraphs[nth - 1].strip()
+    return n == kw["num_paragraphs"] and _first_word_is(paragraphs[nth - 1], kw["first_word"])
+
+
+def _first_word_is(paragraph: str, want: str) -> bool:
+    """The paragraph's first word, lower-cased, leading quotes dropped, cut at the first
+    . , ? ! ' or ", equals ``want``."""
+    para = paragraph.strip()
     if not para:
         return False
     word = para.split()[0].strip().lstrip("'").lstrip('"')
@@ -157,7 +163,7 @@ def nth_paragraph_first_word(text: str, kw: dict) -> bool:
         if ch in ".,?!'\"":
             break
         first.append(ch.lower())
-    return n == kw["num_paragraphs"] and "".join(first) == kw["first_word"]
+    return "".join(first) == want
 
 
 @fast("length_constraints:nth_paragraph_first_word")
@@ -171,5 +177,5 @@ def _nth_paragraph_batch(texts, kws):
         if nth > n or n != kw["num_paragraphs"]:
             out.append(False)
             continue
-        out.append(nth_paragraph_first_word(text, kw))
+        out.append(_first_word_is(paragraphs[nth - 1], kw["first_word"]))
     return out

@@ -1,6 +1,6 @@
 """startend:* — how the response ends or is wrapped."""
 
-from ifrl.constraints.registry import KwargSpec, constraint
+from ifrl.constraints.registry import KwargSpec, constraint, fast
 
 END_PHRASES = ("Any other questions?", "Is there anything else I can help with?", "Let me know if you have additional questions.")
 
@@ -21,6 +21,20 @@ def _prep_end(kw):
 def end_checker(text: str, kw: dict) -> bool:
     """Ends with the phrase, ignoring surrounding whitespace, double quotes and case."""
     return text.strip().strip('"').lower().endswith(kw["end_phrase"])
+
+
+@fast("startend:end_checker")
+def _end_batch(texts, kws):
+    # ASCII text lower-cases character for character, so only the tail needs lowering
+    out = []
+    for t, kw in zip(texts, kws):
+        p = kw["end_phrase"]
+        if t.isascii():
+            t = t.strip().strip('"')
+            out.append(len(t) >= len(p) and t[len(t) - len(p):].lower() == p)
+        else:
+            out.append(end_checker(t, kw))
+    return out
 
 
 @constraint(
