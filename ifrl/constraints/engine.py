@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import gc
 
+import numpy as np
+
 from ifrl.constraints.registry import get_spec, many_validator, registry, validate_kwargs, validator
 
 
@@ -82,14 +84,18 @@ def prepare_batch(instruction_id_lists, kwargs_lists, n_rows: int, where: str | 
     return tasks
 
 
-def _group(instruction_id_lists, kwargs_lists, where) -> dict:
-    """``{id: [spec, None, raw kwargs, rows, positions]}`` in order of first use."""
+def _group(instruction_id_lists, kwargs_lists, where):
+    """``({id: [spec, None, raw kwargs, rows, flat indices]}, row starts)``, ids in order of
+    first use; check ``j`` of row ``r`` has flat index ``starts[r] + j``."""
     reg = registry()
     groups: dict = {}
+    starts = []
     r = 0
+    k = 0
     for ids, kws in zip(instruction_id_lists, kwargs_lists):
         if type(ids) is not list or type(kws) is not list or len(ids) != len(kws):
             ids, kws = _row_lists(ids, kws, where, r)
+        starts.append(k)
         j = 0
         for iid in ids:
             g = groups.get(iid) if type(iid) is str else None
@@ -97,15 +103,18 @@ def _group(instruction_id_lists, kwargs_lists, where) -> dict:
                 g = groups[iid] = [_lookup(reg, iid, where, r, j), None, [], [], []]
             g[2].append(kws[j])
             g[3].append(r)
-            g[4].append(j)
+            g[4].append(k)
             j += 1
+            k += 1
         r += 1
-    return groups
+    starts.append(k)
+    return groups, starts
 
 
 def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
     """Validate every (row, id, kwargs), as ``prepare_batch``, and group the checks by id:
-    ``{id: [spec, texts, prepared kwargs, rows, positions]}``. ``row_texts[r]`` is what row
+    ``({id: [spec, texts, prepared kwargs, rows, flat indices]}, row starts)`` (see
+    ``_group``). ``row_texts[r]`` is what row
     ``r`` is checked on: its response, or None when blank (strict); the list of its
     non-blank variants (loose). Blank texts fail without being checked.
 
@@ -114,7 +123,7 @@ def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
     validated again row by row so that the error names the first bad row."""
     _check_lengths(instruction_id_lists, kwargs_lists, len(row_texts))
     try:
-        groups = _group(instruction_id_lists, kwargs_lists, where)
+        groups, starts = _group(instruction_id_lists, kwargs_lists, where)
         for g in groups.values():
             g[2] = many_validator(g[0])(g[2])
     except ValueError:  # name the first bad row, in row order
@@ -136,7 +145,7 @@ def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
             poss = [x for x, v in zip(poss, texts) for _ in v]
             texts = [t for v in texts for t in v]
         g[1:] = texts, kws, rows, poss
-    return groups
+    return groups, starts
 
 
 def verify_batch(
@@ -173,38 +182,39 @@ def verify_batch(
 
 
 def _run(instruction_id_lists, kwargs_lists, row_texts, strict, where):
-    groups = _plan(instruction_id_lists, kwargs_lists, row_texts, strict, where)
-    out = [[False] * len(ids) for ids in instruction_id_lists]
+    groups, starts = _plan(instruction_id_lists, kwargs_lists, row_texts, strict, where)
+    flat = np.zeros(starts[-1], dtype=np.bool_)  # one verdict per check, rows end to end
     # ids with a shared fast path run in one call; the rest one call per id
     shared: dict = {}
-    for iid, (spec, texts, kws, rows, poss) in groups.items():
+    for iid, (spec, texts, kws, rows, idx) in groups.items():
         if not texts:
             continue
         if spec.shared is not None:
             s = shared.get(spec.shared)
             if s is None:
-                s = shared[spec.shared] = ([], [], [], [], [])
+                s = shared[spec.shared] = ([], [], [], [])
             s[0].extend([iid] * len(texts))
             s[1].extend(texts)
             s[2].extend(kws)
-            s[3].extend(rows)
-            s[4].extend(poss)
+            s[3].extend(idx)
             continue
         if spec.batch is not None:
             verdicts = spec.batch(texts, kws)
         else:
             check = spec.check
             verdicts = [check(t, k) for t, k in zip(texts, kws)]
-        _mark(out, rows, poss, verdicts)
-    for fn, (iids, texts, kws, rows, poss) in shared.items():
-        _mark(out, rows, poss, fn(iids, texts, kws))
-    return out
+        _mark(flat, idx, verdicts)
+    for fn, (iids, texts, kws, idx) in shared.items():
+        _mark(flat, idx, fn(iids, texts, kws))
+    verdicts = flat.tolist()
+    return [verdicts[a:b] for a, b in zip(starts, starts[1:])]
 
 
-def _mark(out, rows, poss, verdicts) -> None:
-    for r, j, ok in zip(rows, poss, verdicts):
-        if ok:
-            out[r][j] = True
+def _mark(flat, idx, verdicts) -> None:
+    """Set the checks at flat indices ``idx`` whose verdict is true (loose mode repeats an
+    index once per variant: any true variant passes)."""
+    if len(idx):
+        flat[np.asarray(idx, dtype=np.int64)[np.asarray(verdicts, dtype=np.bool_)]] = True
 
 
 def verify_reference(responses, instruction_id_lists, kwargs_lists, mode: str = "strict") -> list[list[bool]]:
