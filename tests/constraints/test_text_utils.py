@@ -139,3 +139,21 @@ def test_sliced_batches_give_the_same_verdicts(ifeval_rows, monkeypatch):
         assert L.detect_batch(resp[::4]) == langs
     finally:
         numba.set_num_threads(prev)
+
+
+def test_url_precheck_never_misses_a_langdetect_url():
+    """langdetect's URL removal runs only where ``_may_hold_url`` says a URL may be."""
+    import random
+
+    from langdetect.detector import Detector
+
+    rng = random.Random(0)
+    parts = ["http", "https", ":", "//", "/", "s", "x", " ", "a", "h", "ttp", "://", "HTTP"]
+    hits = 0
+    for _ in range(20000):
+        t = "".join(rng.choice(parts) for _ in range(rng.randint(0, 8)))
+        if Detector.URL_RE.search(t):
+            hits += 1
+            assert L._may_hold_url(t), t
+    assert hits > 100
+    assert not L._may_hold_url("time: 10:30, see http or //x")

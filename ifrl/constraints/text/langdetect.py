@@ -118,13 +118,25 @@ def gram_key(gram: str) -> int:
 
 def _preclean(text: str) -> str:
     """URL / e-mail removal and Vietnamese mark folding, as langdetect's ``append``."""
-    if "http" in text:
+    if _may_hold_url(text):
         text = _langdetect_parts()[0].URL_RE.sub(" ", text)
     if "@" in text:
         text = _langdetect_parts()[0].MAIL_RE.sub(" ", text)
     if not text.isascii() and any(m in text for m in _VI_MARK_CHARS):  # = _VI_MARKS.search(text)
         text = _langdetect_parts()[1].normalize_vi(text)
     return text
+
+
+def _may_hold_url(text: str) -> bool:
+    """False only when langdetect's ``https?://...`` cannot match: every match has a colon
+    with "http" or "https" before it and "//" after it. The colons are found with
+    ``str.find`` (a memchr), which is many times faster than searching for "http"."""
+    p = text.find(":")
+    while p >= 0:
+        if text.startswith("//", p + 1) and (text.endswith("http", 0, p) or text.endswith("https", 0, p)):
+            return True
+        p = text.find(":", p + 1)
+    return False
 
 
 @lru_cache(maxsize=None)
