@@ -105,6 +105,13 @@ def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     and widened in one step (CPython's UTF-32 encoder is a character loop); the others
     follow, encoded one by one."""
     n = len(texts)
+    if all(map(str.isascii, texts)):  # str.isascii reads a flag: no per-character work
+        lens = np.fromiter(map(len, texts), dtype=np.int64, count=n)
+        joined = "".join(texts)
+        cps = np.empty(len(joined), dtype=np.int32)
+        cps[:] = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
+        ends = np.cumsum(lens)
+        return cps, ends - lens, ends
     asc, other = [], []
     for i, t in enumerate(texts):
         (asc if t.isascii() else other).append(i)
