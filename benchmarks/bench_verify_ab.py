@@ -1,0 +1,89 @@
+"""Paired A/B of the verification engine: the working tree against an earlier revision.
+
+On a shared machine the median speed moves by +-30% from one run to the next, which
+hides 5% changes. This script runs the two engines alternately on the same batch, in
+the same process, and reports the median of the per-pair time ratios (new / old, with
+quartiles); slow spells hit both runs of a pair alike.
+
+    python benchmarks/bench_verify_ab.py --old dec47a4 [--rows 541] [--pairs 200]
+
+The old engine is ``git archive <rev> ifrl`` unpacked into a temporary folder and
+imported first; its modules are then dropped so that the working tree's ``ifrl``
+imports under the same name. Both give the same verdicts or the script stops.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
+
+
+def load_old(rev: str, into: str):
+    subprocess.run(f"git -C {ROOT} archive {rev} ifrl | tar -x -C {into}", shell=True, check=True)
+    sys.path.insert(0, into)
+    from ifrl.constraints import verify_batch  # the old engine
+
+    verify_batch(["x"], [["punctuation:no_comma"]], [[{}]])
+    for name in [m for m in sys.modules if m == "ifrl" or m.startswith("ifrl.")]:
+        del sys.modules[name]
+    sys.path.remove(into)
+    return verify_batch
+
+
+def paired(old, new, pairs: int) -> list[float]:
+    ratios = []
+    for i in range(pairs):
+        order = (old, new) if i % 2 else (new, old)  # alternate which runs first
+        t = {}
+        for fn in order:
+            s = time.process_time()
+            fn()
+            t[fn] = time.process_time() - s
+        ratios.append(t[new] / t[old])
+    return ratios
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--old", required=True, help="git revision of the old engine")
+    ap.add_argument("--rows", type=int, default=541, help="rows (the 541 IFEval rows, repeated)")
+    ap.add_argument("--pairs", type=int, default=200)
+    ap.add_argument("--mode", default="strict", choices=("strict", "loose"))
+    args = ap.parse_args()
+
+    from bench_verify import load_rows
+
+    rows = load_rows()
+    reps = (args.rows + len(rows) - 1) // len(rows)
+    resp = ([r["response"] for r in rows] * reps)[: args.rows]
+    ids = ([r["instruction_id_list"] for r in rows] * reps)[: args.rows]
+    kws = ([r["kwargs"] for r in rows] * reps)[: args.rows]
+    with tempfile.TemporaryDirectory() as tmp:
+        old_vb = load_old(args.old, tmp)
+        sys.path.insert(0, ROOT)
+        from ifrl.constraints import verify_batch as new_vb
+
+        if old_vb(resp, ids, kws, mode=args.mode) != new_vb(resp, ids, kws, mode=args.mode):
+            print("the two engines give different verdicts", file=sys.stderr)
+            return 1
+        gc.collect()
+        gc.freeze()
+        r = sorted(paired(lambda: old_vb(resp, ids, kws, mode=args.mode),
+                          lambda: new_vb(resp, ids, kws, mode=args.mode), args.pairs))
+    q = len(r) // 4
+    print(f"{args.rows} rows, {args.mode}, {args.pairs} pairs: new/old time = {statistics.median(r):.3f} "
+          f"(quartiles {r[q]:.3f} - {r[-q - 1]:.3f})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
