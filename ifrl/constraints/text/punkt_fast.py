@@ -149,10 +149,12 @@ def _is_numeric(cps, s, e, flags):
 
 @njit(cache=True, inline="always")
 def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id,
-                   ts, te, bits):
+                   ts, te, bits, tid):
     """1 if the context cps[cs:ce] has a non-final sentence break, 0 if not, -1 to defer.
 
-    ``ts``/``te``/``bits`` are scratch arrays at least ``ce - cs + 1`` long."""
+    ``ts``/``te``/``tid``/``bits`` are scratch arrays at least ``ce - cs + 1`` long; ``tid[i]``
+    keeps the first pass's vocabulary id of token i without its final period (-3 when not
+    looked up), which the second pass needs again."""
     nt = 0
     ls = cs
     while ls <= ce:
@@ -214,6 +216,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
         sentbreak[i] = False
         abbr[i] = False
         ellipsis[i] = False
+        tid[i] = -3
         s = ts[i]
         e = te[i]
         L = e - s
@@ -233,6 +236,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
             j = _lookup(cps, s, e - 1, lower, flags, hashes, slots, voff, vcps)
             if j == -2:
                 return -1
+            tid[i] = j
             isab = j >= 0 and abbrev[j]
             if not isab:
                 dash = -1
@@ -259,7 +263,10 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
                 typ = num_id
             else:
                 te1 = e1 - 1 if e1 - s1 > 1 else e1
-                typ = _lookup(cps, s1, te1, lower, flags, hashes, slots, voff, vcps)
+                if te1 < e1 and tid[i] != -3:  # the first pass looked up cps[s1:e1 - 1]
+                    typ = tid[i]
+                else:
+                    typ = _lookup(cps, s1, te1, lower, flags, hashes, slots, voff, vcps)
                 if typ == -2:
                     return -1
             s2 = ts[i + 1]
@@ -268,7 +275,10 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
                 nxt = num_id
             else:
                 te2 = e2 - 1 if (sentbreak[i + 1] and e2 - s2 > 1 and cps[e2 - 1] == 46) else e2
-                nxt = _lookup(cps, s2, te2, lower, flags, hashes, slots, voff, vcps)
+                if te2 < e2 and tid[i + 1] != -3:  # the first pass looked up cps[s2:e2 - 1]
+                    nxt = tid[i + 1]
+                else:
+                    nxt = _lookup(cps, s2, te2, lower, flags, hashes, slots, voff, vcps)
                 if nxt == -2:
                     return -1
             initial = (e1 - s1 == 2 and (flags[cps[s1]] & 1) != 0 and (flags[cps[s1]] & 32) == 0)
@@ -324,6 +334,7 @@ def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, star
     ts = np.empty(n + 1, dtype=np.int64)
     te = np.empty(n + 1, dtype=np.int64)
     bits = np.empty((4, n + 1), dtype=np.bool_)
+    tid = np.empty(n + 1, dtype=np.int64)
     nraw = 0
     last = 0
     prev_m = -1
@@ -365,7 +376,7 @@ def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, star
                 start = ws + prev_stop + 1 if ws else prev_start
             if prev_m >= 0 and (i == n or prev_stop <= start):
                 b = _context_break(cps, prev_start, prev_ae, flags, lower, punct, hashes, slots, voff, vcps,
-                                   abbrev, starter, ortho, coll, num_id, ts, te, bits)
+                                   abbrev, starter, ortho, coll, num_id, ts, te, bits, tid)
                 if b < 0:
                     return -1
                 if b == 1:
