@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import numba
+
 import numpy as np
 from numba import njit, prange
 
@@ -327,14 +329,12 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
 
 
 @njit(cache=True)
-def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id, out):
-    """Write sentence spans of one text into out[k, 0:2]; return their count or -1 (defer)."""
+def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id, out,
+               raw, ts, te, bits, tid):
+    """Write sentence spans of one text into out[k, 0:2]; return their count or -1 (defer).
+    ``raw`` (rows), ``ts``, ``te``, ``tid`` and ``bits`` (columns) are scratch of at least
+    ``n + 2`` entries for a text of ``n`` code points."""
     n = cps.shape[0]
-    raw = np.empty((n + 2, 2), dtype=np.int64)
-    ts = np.empty(n + 1, dtype=np.int64)
-    te = np.empty(n + 1, dtype=np.int64)
-    bits = np.empty((4, n + 1), dtype=np.bool_)
-    tid = np.empty(n + 1, dtype=np.int64)
     nraw = 0
     last = 0
     prev_m = -1
@@ -449,13 +449,26 @@ def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, star
 
 @njit(cache=True, parallel=True)
 def _spans_many(cps, starts, ends, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll,
-                num_id, rows, out, counts):
+                num_id, rows, out, counts, n_chunks):
+    """Spans of every text; the texts are cut into ``n_chunks`` runs (one per thread), each
+    with scratch arrays sized for its longest text and reused from text to text."""
     nt = starts.shape[0]
-    for t in prange(nt):
-        a = starts[t]
-        b = ends[t]
-        counts[t] = _spans_one(cps[a:b], flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho,
-                               coll, num_id, out[rows[t]:rows[t] + (b - a) + 1])
+    for c in prange(n_chunks):
+        lo = nt * c // n_chunks
+        hi = nt * (c + 1) // n_chunks
+        m = 2
+        for t in range(lo, hi):
+            m = max(m, ends[t] - starts[t] + 2)
+        raw = np.empty((m, 2), dtype=np.int64)
+        ts = np.empty(m, dtype=np.int64)
+        te = np.empty(m, dtype=np.int64)
+        tid = np.empty(m, dtype=np.int64)
+        bits = np.empty((4, m), dtype=np.bool_)
+        for t in range(lo, hi):
+            a = starts[t]
+            b = ends[t]
+            counts[t] = _spans_one(cps[a:b], flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho,
+                                   coll, num_id, out[rows[t]:rows[t] + (b - a) + 1], raw, ts, te, bits, tid)
 
 
 def run_spans(texts: list[str]):
@@ -472,7 +485,7 @@ def run_spans(texts: list[str]):
     counts = np.empty(len(texts), dtype=np.int64)
     with kernel_threads(cps.shape[0]):
         _spans_many(cps, starts, ends, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll,
-                    num_id, rows, out, counts)
+                    num_id, rows, out, counts, max(1, min(len(texts), numba.get_num_threads())))
     return cps, starts, ends, out, rows, counts
 
 
