@@ -30,12 +30,11 @@ def _count_words(cps, starts, ends, flags):
     out = np.zeros(nt, dtype=np.int64)
     for t in prange(nt):
         n = 0
-        inword = False
-        for i in range(starts[t], ends[t]):
-            w = (flags[cps[i]] & 1) != 0
-            if w and not inword:
-                n += 1
-            inword = w
+        prev = 0
+        for i in range(starts[t], ends[t]):  # branch-free: count the starts of word runs
+            w = flags[cps[i]] & 1
+            n += w & (prev ^ 1)
+            prev = w
         out[t] = n
     return out
 
