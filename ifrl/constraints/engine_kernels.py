@@ -75,6 +75,92 @@ def _count_bullets(cps, starts, ends, flags):
     return out
 
 
+@njit(cache=True)
+def _blank(cps, a, b, flags):
+    """cps[a:b] is all whitespace (``str.isspace`` of a non-empty slice, or empty)."""
+    for k in range(a, b):
+        if (flags[cps[k]] & 2) == 0:
+            return False
+    return True
+
+
+@njit(cache=True)
+def _count_highlights(cps, starts, ends, flags, need):
+    # detectable_format.count_highlights over code points: r"\*[^\n\*]*\*" spans with
+    # non-blank content, then r"\*\*[^\n\*]*\*\*" ones, stopping once need[t] are found
+    nt = starts.shape[0]
+    out = np.zeros(nt, dtype=np.int64)
+    for t in range(nt):
+        a = starts[t]
+        b = ends[t]
+        nd = need[t]
+        n = 0
+        s = a
+        while s < b and cps[s] != 42:
+            s += 1
+        while s < b:
+            k = s + 1
+            nl = False
+            while k < b and cps[k] != 42:
+                if cps[k] == 10:
+                    nl = True
+                k += 1
+            if k >= b:
+                break
+            if nl:  # a line break first: this star may open the next span
+                s = k
+                continue
+            if k > s + 1 and not _blank(cps, s + 1, k, flags):
+                n += 1
+                if n >= nd:
+                    break
+            s = k + 1
+            while s < b and cps[s] != 42:
+                s += 1
+        if n < nd:
+            s = a
+            while s + 1 < b and not (cps[s] == 42 and cps[s + 1] == 42):
+                s += 1
+            if s + 1 >= b:
+                s = b
+            while s < b:
+                k = s + 2
+                while k < b and cps[k] != 42:
+                    k += 1
+                if k >= b:
+                    break
+                nl = False
+                for q in range(s + 2, k):
+                    if cps[q] == 10:
+                        nl = True
+                        break
+                if k + 1 < b and cps[k + 1] == 42 and not nl:
+                    if k > s + 2 and not _blank(cps, s + 2, k, flags):
+                        n += 1
+                        if n >= nd:
+                            break
+                    s = k + 2
+                else:
+                    s += 1
+                while s + 1 < b and not (cps[s] == 42 and cps[s + 1] == 42):
+                    s += 1
+                if s + 1 >= b:
+                    s = b
+        out[t] = n
+    return out
+
+
+def count_highlights_batch(texts: list[str], need: list[int]) -> np.ndarray:
+    """``detectable_format.count_highlights(t, n)`` for every text and its ``n``."""
+    return in_slices(texts, _highlights_slice, need)
+
+
+def _highlights_slice(texts, need):
+    flags, _ = tables()
+    cps, starts, ends = encode_texts(texts)
+    return _count_highlights(cps, starts, ends, flags, np.asarray(need, dtype=np.int64))
+
+
 def count_words(texts: list[str]) -> np.ndarray:
     return in_slices(texts, lambda t: _run_count(t, _count_words))
 

@@ -194,11 +194,16 @@ def test_highlight_count_equals_regex_on_random_text():
 
     rng = random.Random(5)
     alphabet = ["*", "**", "***", " ", "\n", "a", "b c", "\t", "\u00a0"]
-    for _ in range(5000):
-        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14)))
+    texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(5000)]
+    for t in texts:
         for need in (1, 2, 3):
             assert (count_highlights(t, need) >= need) == number_highlighted_sections(t, {"num_highlights": need}), \
                 (t, need)
+    # the numba kernel counts exactly as the str.find version, stopping at the same place
+    from ifrl.constraints.engine_kernels import count_highlights_batch
+
+    for need in (1, 2, 3, 99):
+        assert count_highlights_batch(texts, [need] * len(texts)).tolist() == [count_highlights(t, need) for t in texts]
 
 
 def test_json_start_precheck_matches_json_loads():

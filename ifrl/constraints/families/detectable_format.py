@@ -104,7 +104,10 @@ def count_highlights(t: str, need: int) -> int:
 
 @fast("detectable_format:number_highlighted_sections")
 def _highlights_batch(texts, kws):
-    return [count_highlights(t, kw["num_highlights"]) >= kw["num_highlights"] for t, kw in zip(texts, kws)]
+    from ifrl.constraints.engine_kernels import count_highlights_batch
+
+    need = [kw["num_highlights"] for kw in kws]
+    return (count_highlights_batch(texts, need) >= need).tolist()
 
 
 def _section_re(splitter: str) -> re.Pattern:
