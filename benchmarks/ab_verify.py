@@ -1,11 +1,13 @@
 """Paired A/B of the verification engine: the working tree against an earlier revision.
 
+(A development tool, not one of the ``bench_*`` peer benchmarks that ``make bench`` runs.)
+
 On a shared machine the median speed moves by +-30% from one run to the next, which
 hides 5% changes. This script runs the two engines alternately on the same batch, in
 the same process, and reports the median of the per-pair time ratios (new / old, with
 quartiles); slow spells hit both runs of a pair alike.
 
-    python benchmarks/bench_verify_ab.py --old dec47a4 [--rows 541] [--pairs 200]
+    python benchmarks/ab_verify.py --old dec47a4 [--rows 541] [--pairs 200]
 
 The old engine is ``git archive <rev> ifrl`` unpacked into a temporary folder and
 imported first; its modules are then dropped so that the working tree's ``ifrl``
