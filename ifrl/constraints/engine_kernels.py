@@ -86,8 +86,11 @@ def _blank(cps, a, b, flags):
 
 @njit(cache=True)
 def _count_highlights(cps, starts, ends, flags, need):
-    # detectable_format.count_highlights over code points: r"\*[^\n\*]*\*" spans with
-    # non-blank content, then r"\*\*[^\n\*]*\*\*" ones, stopping once need[t] are found
+    # detectable_format.highlight_count, stopping once need[t] spans are found, by scanning:
+    # r"\*[^\n\*]*\*" pairs each "*" with the next one when no line break comes between
+    # (the search then resumes after the closing star, else at that next star);
+    # r"\*\*[^\n\*]*\*\*" needs "**", text without "*" or a line break, and "**" again,
+    # resuming one character on when that fails. Spans with blank content do not count.
     nt = starts.shape[0]
     out = np.zeros(nt, dtype=np.int64)
     for t in range(nt):
@@ -151,7 +154,7 @@ def _count_highlights(cps, starts, ends, flags, need):
 
 
 def count_highlights_batch(texts: list[str], need: list[int]) -> np.ndarray:
-    """``detectable_format.count_highlights(t, n)`` for every text and its ``n``."""
+    """``min(detectable_format.highlight_count(t), n)`` for every text and its ``n``."""
     return in_slices(texts, _highlights_slice, need)
 
 

@@ -187,23 +187,20 @@ def test_ascii_fold_facts_behind_the_keyword_fast_paths():
 
 
 def test_highlight_count_equals_regex_on_random_text():
-    """detectable_format:number_highlighted_sections' str.find count against the regexes."""
+    """detectable_format:number_highlighted_sections' numba count against the regexes: the
+    same count, stopping at the same place."""
     import random
 
-    from ifrl.constraints.families.detectable_format import count_highlights, number_highlighted_sections
+    from ifrl.constraints.engine_kernels import count_highlights_batch
+    from ifrl.constraints.families.detectable_format import highlight_count
 
     rng = random.Random(5)
     alphabet = ["*", "**", "***", " ", "\n", "a", "b c", "\t", "\u00a0"]
     texts = ["".join(rng.choice(alphabet) for _ in range(rng.randint(0, 14))) for _ in range(5000)]
-    for t in texts:
-        for need in (1, 2, 3):
-            assert (count_highlights(t, need) >= need) == number_highlighted_sections(t, {"num_highlights": need}), \
-                (t, need)
-    # the numba kernel counts exactly as the str.find version, stopping at the same place
-    from ifrl.constraints.engine_kernels import count_highlights_batch
-
+    want = [highlight_count(t) for t in texts]
+    assert max(want) >= 3  # the texts reach every stopping point below
     for need in (1, 2, 3, 99):
-        assert count_highlights_batch(texts, [need] * len(texts)).tolist() == [count_highlights(t, need) for t in texts]
+        assert count_highlights_batch(texts, [need] * len(texts)).tolist() == [min(w, need) for w in want], need
 
 
 def test_json_start_precheck_matches_json_loads():

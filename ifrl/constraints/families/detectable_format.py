@@ -56,6 +56,11 @@ def constrained_response(text: str, kw: dict) -> bool:
 )
 def number_highlighted_sections(text: str, kw: dict) -> bool:
     """At least N ``*x*`` / ``**x**`` spans on one line with non-blank content."""
+    return highlight_count(text) >= kw["num_highlights"]
+
+
+def highlight_count(text: str) -> int:
+    """The spans ``number_highlighted_sections`` counts, by IFEval's two regexes."""
     n = 0
     for h in _HIGHLIGHT.findall(text):
         if h.strip("*").strip():
@@ -63,42 +68,6 @@ def number_highlighted_sections(text: str, kw: dict) -> bool:
     for h in _DOUBLE_HIGHLIGHT.findall(text):
         if h.removeprefix("**").removesuffix("**").strip():
             n += 1
-    return n >= kw["num_highlights"]
-
-
-def count_highlights(t: str, need: int) -> int:
-    r"""The count ``number_highlighted_sections`` compares, by substring search, stopping
-    once it reaches ``need``. ``\*[^\n\*]*\*`` pairs each ``*`` with the next one when no
-    line break comes between (the match then resumes after the closing star, else at that
-    next star); ``\*\*[^\n\*]*\*\*`` needs ``**``, text without ``*`` or a line break,
-    and ``**`` again, resuming one character on when that fails."""
-    n = 0
-    s = t.find("*")
-    while s >= 0:
-        k = t.find("*", s + 1)
-        if k < 0:
-            break
-        if t.find("\n", s + 1, k) < 0:
-            if not t[s + 1:k].isspace() and k > s + 1:
-                n += 1
-                if n >= need:
-                    return n
-            s = t.find("*", k + 1)
-        else:
-            s = k
-    s = t.find("**")
-    while s >= 0:
-        k = t.find("*", s + 2)
-        if k < 0:
-            break
-        if k + 1 < len(t) and t[k + 1] == "*" and t.find("\n", s + 2, k) < 0:
-            if not t[s + 2:k].isspace() and k > s + 2:
-                n += 1
-                if n >= need:
-                    return n
-            s = t.find("**", k + 2)
-        else:
-            s = t.find("**", s + 1)
     return n
 
 
