@@ -14,6 +14,13 @@ def compare(count: int, relation: str, n: int) -> bool:
     return count < n if relation == "less than" else count >= n
 
 
+def ascii_or_reference(texts, kws, fast, check) -> list[bool]:
+    """A batch fast path that holds for ASCII text only: ``fast(t, kw)`` on ASCII texts
+    (which lower-case character for character), the reference ``check(t, kw)`` on the
+    others."""
+    return [fast(t, kw) if t.isascii() else check(t, kw) for t, kw in zip(texts, kws)]
+
+
 def relation_words(relation: str) -> str:
     return "fewer than" if relation == "less than" else "at least"
 

@@ -1,5 +1,6 @@
 """combination:* — two answers, or repeating the request first."""
 
+from ifrl.constraints.families._common import ascii_or_reference
 from ifrl.constraints.registry import KwargSpec, constraint, fast
 
 
@@ -45,15 +46,13 @@ def repeat_prompt(text: str, kw: dict) -> bool:
     return text.strip().lower().startswith(kw["prompt_to_repeat"])
 
 
+def _repeat_ascii(text: str, kw: dict) -> bool:
+    # only the head needs lowering; a stripped prompt never ends in whitespace, so trailing
+    # whitespace cannot match it
+    p = kw["prompt_to_repeat"]
+    return text.lstrip()[:len(p)].lower() == p
+
+
 @fast("combination:repeat_prompt")
 def _repeat_batch(texts, kws):
-    # ASCII text lower-cases character for character, so only the head needs lowering; a
-    # stripped prompt never ends in whitespace, so trailing whitespace cannot match it
-    out = []
-    for t, kw in zip(texts, kws):
-        p = kw["prompt_to_repeat"]
-        if t.isascii():
-            out.append(t.lstrip()[:len(p)].lower() == p)
-        else:
-            out.append(repeat_prompt(t, kw))
-    return out
+    return ascii_or_reference(texts, kws, _repeat_ascii, repeat_prompt)

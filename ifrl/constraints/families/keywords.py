@@ -10,7 +10,7 @@ KELVIN SIGN and "k").
 import re
 from functools import lru_cache
 
-from ifrl.constraints.families._common import WORDS, compare, relation_kwarg, relation_words
+from ifrl.constraints.families._common import WORDS, ascii_or_reference, compare, relation_kwarg, relation_words
 from ifrl.constraints.registry import KwargSpec, constraint, fast
 
 
@@ -163,15 +163,15 @@ def letter_frequency(text: str, kw: dict) -> bool:
     return compare(text.lower().count(kw["letter"]), kw["let_relation"], kw["let_frequency"])
 
 
+def _letter_ascii(text: str, kw: dict) -> bool:
+    # in ASCII text a lower-case ASCII letter l comes from l or L only
+    c = kw["letter"]
+    if not c.isascii():
+        return letter_frequency(text, kw)
+    n = text.count(c) + text.count(c.upper()) if c.isalpha() else text.count(c)
+    return compare(n, kw["let_relation"], kw["let_frequency"])
+
+
 @fast("keywords:letter_frequency")
 def _letter_batch(texts, kws):
-    # in ASCII text a lower-case ASCII letter l comes from l or L only
-    out = []
-    for t, kw in zip(texts, kws):
-        c = kw["letter"]
-        if t.isascii() and c.isascii():
-            n = t.count(c) + t.count(c.upper()) if c.isalpha() else t.count(c)
-            out.append(compare(n, kw["let_relation"], kw["let_frequency"]))
-        else:
-            out.append(letter_frequency(t, kw))
-    return out
+    return ascii_or_reference(texts, kws, _letter_ascii, letter_frequency)

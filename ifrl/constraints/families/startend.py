@@ -1,5 +1,6 @@
 """startend:* — how the response ends or is wrapped."""
 
+from ifrl.constraints.families._common import ascii_or_reference
 from ifrl.constraints.registry import KwargSpec, constraint, fast
 
 END_PHRASES = ("Any other questions?", "Is there anything else I can help with?", "Let me know if you have additional questions.")
@@ -23,18 +24,16 @@ def end_checker(text: str, kw: dict) -> bool:
     return text.strip().strip('"').lower().endswith(kw["end_phrase"])
 
 
+def _end_ascii(text: str, kw: dict) -> bool:
+    # only the tail needs lowering
+    p = kw["end_phrase"]
+    t = text.strip().strip('"')
+    return len(t) >= len(p) and t[len(t) - len(p):].lower() == p
+
+
 @fast("startend:end_checker")
 def _end_batch(texts, kws):
-    # ASCII text lower-cases character for character, so only the tail needs lowering
-    out = []
-    for t, kw in zip(texts, kws):
-        p = kw["end_phrase"]
-        if t.isascii():
-            t = t.strip().strip('"')
-            out.append(len(t) >= len(p) and t[len(t) - len(p):].lower() == p)
-        else:
-            out.append(end_checker(t, kw))
-    return out
+    return ascii_or_reference(texts, kws, _end_ascii, end_checker)
 
 
 @constraint(
