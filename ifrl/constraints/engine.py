@@ -113,10 +113,10 @@ def _group(instruction_id_lists, kwargs_lists, where):
 
 def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
     """Validate every (row, id, kwargs), as ``prepare_batch``, and group the checks by id:
-    ``({id: [spec, texts, prepared kwargs, rows, flat indices]}, row starts)`` (see
-    ``_group``). ``row_texts[r]`` is what row
-    ``r`` is checked on: its response, or None when blank (strict); the list of its
-    non-blank variants (loose). Blank texts fail without being checked.
+    ``({id: (spec, texts, prepared kwargs, flat indices)}, row starts)`` (see ``_group``).
+    ``row_texts[r]`` is what row ``r`` is checked on: its response, or None when blank
+    (strict); the list of its non-blank variants (loose). Blank texts fail without being
+    checked.
 
     The ids are looked up row by row; the kwargs of each id are then validated in one
     call (``registry.many_validator``). When some kwargs are invalid, the batch is
@@ -129,23 +129,21 @@ def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
     except ValueError:  # name the first bad row, in row order
         prepare_batch(instruction_id_lists, kwargs_lists, len(row_texts), where)
         raise
-    for g in groups.values():
-        _, _, kws, rows, poss = g
+    planned = {}
+    for iid, (spec, _, kws, rows, idx) in groups.items():
         texts = [row_texts[r] for r in rows]
         if strict:
             if None in texts:  # drop the checks of blank responses
                 keep = [i for i, t in enumerate(texts) if t is not None]
                 texts = [texts[i] for i in keep]
                 kws = [kws[i] for i in keep]
-                rows = [rows[i] for i in keep]
-                poss = [poss[i] for i in keep]
+                idx = [idx[i] for i in keep]
         else:  # one check per non-blank variant
             kws = [k for k, v in zip(kws, texts) for _ in v]
-            rows = [x for x, v in zip(rows, texts) for _ in v]
-            poss = [x for x, v in zip(poss, texts) for _ in v]
+            idx = [x for x, v in zip(idx, texts) for _ in v]
             texts = [t for v in texts for t in v]
-        g[1:] = texts, kws, rows, poss
-    return groups, starts
+        planned[iid] = (spec, texts, kws, idx)
+    return planned, starts
 
 
 def verify_batch(
@@ -186,7 +184,7 @@ def _run(instruction_id_lists, kwargs_lists, row_texts, strict, where):
     flat = np.zeros(starts[-1], dtype=np.bool_)  # one verdict per check, rows end to end
     # ids with a shared fast path run in one call; the rest one call per id
     shared: dict = {}
-    for iid, (spec, texts, kws, rows, idx) in groups.items():
+    for iid, (spec, texts, kws, idx) in groups.items():
         if not texts:
             continue
         if spec.shared is not None:
