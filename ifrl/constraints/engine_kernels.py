@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
-from ifrl.constraints.text.unicode import encode, encode_texts, in_slices, kernel_threads, tables
+from ifrl.constraints.text.unicode import encode_texts, in_slices, kernel_threads, tables
 
 
 def _pack(w: str) -> int:
@@ -336,12 +336,12 @@ def _sentence_capitals(cps, base, n, a, b, flags):
 
 
 @njit(cache=True, parallel=True)
-def _capital_sentences(cps, offsets, spans, span_off, flags, out):
+def _capital_sentences(cps, starts, ends, spans, span_off, flags, out):
     # out[k]: capital tokens of sentence k, or -1 when it needs the full rules
-    nt = offsets.shape[0] - 1
+    nt = starts.shape[0]
     for t in prange(nt):
-        base = offsets[t]
-        n = offsets[t + 1] - base
+        base = starts[t]
+        n = ends[t] - base
         for k in range(span_off[t], span_off[t + 1]):
             out[k] = _sentence_capitals(cps, base, n, spans[k, 0], spans[k, 1], flags)
 
@@ -371,14 +371,14 @@ def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list
     from ifrl.constraints.text.treebank import treebank_tokens
 
     flags, _ = tables()
-    cps, off = encode(texts)
+    cps, starts, ends = encode_texts(texts)
     span_off = np.zeros(len(texts) + 1, dtype=np.int64)
     np.cumsum([len(s) for s in spans], out=span_off[1:])
     flat = np.array([p for s in spans for p in s], dtype=np.int64).reshape(-1, 2)
     per = np.empty(flat.shape[0], dtype=np.int64)
     if flat.shape[0]:
         with kernel_threads(cps.shape[0]):
-            _capital_sentences(cps, off, flat, span_off, flags, per)
+            _capital_sentences(cps, starts, ends, flat, span_off, flags, per)
     out = []
     for t, text in enumerate(texts):
         n = 0

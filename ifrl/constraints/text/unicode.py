@@ -84,21 +84,6 @@ def tables() -> tuple[np.ndarray, np.ndarray]:
     return flags, lower
 
 
-def encode(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Concatenate ``texts`` as UTF-32 code points; return ``(codepoints_C, offsets_N1)``."""
-    offsets = np.zeros(len(texts) + 1, dtype=np.int64)
-    if texts:
-        np.cumsum([len(t) for t in texts], out=offsets[1:])
-    # Text by text: CPython encodes a string whose widest character is ASCII or UCS-2
-    # many times faster than a UCS-4 one, and one emoji would make the joined batch UCS-4.
-    try:
-        raw = b"".join([t.encode("utf-32-le") for t in texts])
-    except UnicodeEncodeError:  # lone surrogates (e.g. from JSON "\ud800") keep their code point
-        raw = b"".join([t.encode("utf-32-le", "surrogatepass") for t in texts])
-    cps = np.frombuffer(raw, dtype=np.int32)  # code points < 0x110000 fit; read-only view
-    return cps, offsets
-
-
 def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """UTF-32 code points of ``texts`` in one array: ``(codepoints_C, starts_N, ends_N)``,
     text ``i`` being ``codepoints[starts[i]:ends[i]]``. The ASCII texts come first, joined
@@ -180,10 +165,7 @@ def in_slices(texts: list, fn, *cols):
     import numba
 
     limit = SLICE_CODEPOINTS if numba.get_num_threads() == 1 else 4 * PARALLEL_MIN_CODEPOINTS
-    total = 0
-    for t in texts:
-        total += len(t)
-    if total <= limit:
+    if sum(map(len, texts)) <= limit:
         return fn(texts, *cols)
     parts = []
     lo = 0
