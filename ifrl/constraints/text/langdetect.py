@@ -23,7 +23,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
-from ifrl.constraints.text.unicode import LOWER, TITLE, UPPER, kernel_threads, tables
+from ifrl.constraints.text.unicode import LOWER, TITLE, UPPER, kernel_threads, tables, thread_runs
 
 SEED = 0
 N_TRIAL = 7
@@ -666,12 +666,6 @@ def mt_stream(seed: int, min_words: int = 0) -> np.ndarray:
     return st
 
 
-def _chunks(n: int) -> int:
-    import numba
-
-    return max(1, min(n, numba.get_num_threads()))
-
-
 def _codes(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray | None = None) -> np.ndarray:
     from ifrl.constraints.text.unicode import in_slices
 
@@ -701,7 +695,7 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
     stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
         out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
-                           len(langs), stream, targets, cases, _chunks(len(texts)))
+                           len(langs), stream, targets, cases, thread_runs(len(texts)))
         while (out == REDO).any():  # a text drew past the precomputed outputs: double them
             stream = mt_stream(seed, 2 * stream.shape[0])
             redo = np.nonzero(out == REDO)[0]
@@ -709,7 +703,7 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
             c2, s2, e2 = encode_texts(sub)
             out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
                                      len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
-                                     _chunks(len(sub)))
+                                     thread_runs(len(sub)))
     out[fails] = CASE_FAILS
     return out
 

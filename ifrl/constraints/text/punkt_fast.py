@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-import numba
-
 import numpy as np
 from numba import njit, prange
 
@@ -20,7 +18,7 @@ from ifrl.constraints.text.punkt import (
     CLOSERS, NON_WORD, NOT_WORD_START, ORTHO_BEG_LC, ORTHO_LC, ORTHO_MID_UC, ORTHO_UC,
     english_model, sentence_spans_ref,
 )
-from ifrl.constraints.text.unicode import encode_texts, in_slices, kernel_threads, tables
+from ifrl.constraints.text.unicode import encode_texts, in_slices, kernel_threads, tables, thread_runs
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
@@ -485,7 +483,7 @@ def run_spans(texts: list[str]):
     counts = np.empty(len(texts), dtype=np.int64)
     with kernel_threads(cps.shape[0]):
         _spans_many(cps, starts, ends, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll,
-                    num_id, rows, out, counts, max(1, min(len(texts), numba.get_num_threads())))
+                    num_id, rows, out, counts, thread_runs(len(texts)))
     return cps, starts, ends, out, rows, counts
 
 

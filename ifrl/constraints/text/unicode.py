@@ -151,6 +151,14 @@ class kernel_threads:
         return False
 
 
+def thread_runs(n_texts: int) -> int:
+    """How many runs a kernel cuts ``n_texts`` texts into: one per numba thread (at most
+    one per text), each with its own scratch arrays."""
+    import numba
+
+    return max(1, min(n_texts, numba.get_num_threads()))
+
+
 # One thread works through a large batch in slices of about this many code points: the
 # encoded slice and the kernel's scratch stay in cache and are reused, where one large
 # buffer would be fresh memory (page faults) read back from DRAM.
