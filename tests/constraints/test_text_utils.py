@@ -157,3 +157,38 @@ def test_url_precheck_never_misses_a_langdetect_url():
             assert L._may_hold_url(t), t
     assert hits > 100
     assert not L._may_hold_url("time: 10:30, see http or //x")
+
+
+def test_ascii_ngram_keys_equal_the_general_extraction():
+    """The branch-free ASCII extraction (keys, rows via ``arow``) lists the same profile rows
+    in the same order as the general path, on texts built to hit its rules: capital words,
+    runs of spaces and of punctuation (normalised to spaces), one-letter words, digits, a
+    leading or trailing space, and text longer than MAX_TEXT."""
+    import numpy as np
+
+    from ifrl.constraints.text.unicode import encode_texts, tables
+
+    _, keys, _, norm = L.profiles()
+    flags, _ = tables()
+    table, unigram, code, dense2, dense3, acode, abits, arow = L.hash_table()
+    present = np.array([(int(abits[k >> 6]) >> (k & 63)) & 1 for k in range(L.N_AKEYS)], dtype=bool)
+    assert (present == (arow >= 0)).all() and not present[0]  # the lone space is never a feature
+    rng = random.Random(3)
+    pieces = ["a", "I", "AB", "Ab", "aB", "the", "THE", "x", " ", "  ", ".", ", ", "9", "42", "\n", "\t", "-", "zq",
+              "ABC", "e.g.", "!?", "'s", "Qu"]
+    samples = ["", " ", "a", "A", "AA a", " a ", "ab  cd", "A B C", "..a..", "X" * 5] + [
+        "".join(rng.choice(pieces) for _ in range(rng.randint(1, 60))) for _ in range(3000)]
+    samples.append(("Word WORD word, " * 800)[: L.MAX_TEXT + 37])
+    cps, starts, ends = encode_texts(samples)
+    g_ascii = np.empty(3 * L.MAX_TEXT + 3, dtype=np.int32)
+    g_general = np.empty_like(g_ascii)
+    buf = np.empty(L.MAX_TEXT + 1, dtype=np.int32)
+    cache = np.full((1 << L.CACHE_BITS, 2), -1, dtype=np.int64)
+    for t, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
+        n1 = L._grams_ascii(cps[a:b], acode, abits, g_ascii)
+        n2 = L._grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, g_general, cache)
+        assert n1 == n2 and (arow[g_ascii[:n1]] == g_general[:n2]).all(), repr(samples[t][:80])
+        if t % 10 == 0:  # and the reference extraction's n-grams, row for row
+            rows = np.searchsorted(keys, [L.gram_key(g) for g in L.ngrams_ref(samples[t])]).astype(np.int32)
+            assert (arow[g_ascii[:n1]] == rows).all(), repr(samples[t][:80])
+    assert len(L.ngrams_ref(samples[-1])) == n1 > 0

@@ -43,6 +43,9 @@ ROW = 64  # profile row width (55 languages, zero padded)
 STREAM_WORDS = 1 << 16  # Mersenne Twister outputs precomputed for the numba trials
 REDO = -4  # the precomputed outputs ran out: extend them and run the text again
 CASE_FAILS = -5  # the text fails the case test asked with it (not detected)
+# After normalisation ASCII text holds only letters and spaces: 53 symbols, so every
+# ASCII 2-/3-gram has a slot in a dense table.
+N_SYM = 53
 
 _VI_MARKS = re.compile("[\u0300\u0301\u0303\u0309\u0323]")
 _VI_MARK_CHARS = "\u0300\u0301\u0303\u0309\u0323"
@@ -366,46 +369,51 @@ def _grams_general(cps, norm, flags, table, unigram, code, dense2, dense3, buf, 
     return ng
 
 
+# ASCII n-gram keys: a 1-gram is its code (1-52), a 2-gram 53 + its two codes in base 53,
+# a 3-gram K3 + its three codes in base 53. One bit per key says whether langdetect's
+# profiles hold it (19 KB, so the extraction's look-ups stay in L1); ``arow[key]`` is the
+# profile row, read only for the n-grams the trials draw.
+K2 = N_SYM
+K3 = N_SYM + N_SYM * N_SYM
+N_AKEYS = K3 + N_SYM * N_SYM * N_SYM
+
+
 @njit(cache=True)
-def _grams_ascii(cps, acode, uni, dense2, dense3, grams_idx):
-    """``_grams_general`` for a text of ASCII code points only. Normalised ASCII is letters
-    and spaces, coded 0 (space), 1-26 (upper case), 27-52 (lower case), so every n-gram is
-    a lookup in a small dense table. Collapsing runs of spaces first changes nothing here
-    (a space after a space only resets the window again), so it is skipped."""
+def _grams_ascii(cps, acode, abits, grams_idx):
+    """``_grams_general`` for a text of ASCII code points only, as n-gram keys (see
+    ``arow``). Normalised ASCII is letters and spaces, coded 0 (space), 1-26 (upper case),
+    27-52 (lower case). Collapsing runs of spaces first changes nothing here (a space
+    after a space only resets the window again), so it is skipped.
+
+    Branch-free: every character stores its three candidate keys and advances the count
+    by the ones that are profiled and emitted. ``w1`` is the window's last code (0 at the
+    start: the window starts as " "), ``w2`` the one before it. The window restarts after
+    a space, so a 3-gram needs ``w1 != 0``; a space after a space emits nothing; an upper-case
+    letter after an upper-case letter (a "capital word") emits nothing but still moves the
+    window (langdetect's sticky flag is always clear when the last letter was not upper
+    case, so this is its rule)."""
+    # unsigned arithmetic throughout: numba then indexes without negative-index fix-ups
     m = min(cps.shape[0], MAX_TEXT)
-    w1 = 0  # code of the window's last character (the window starts as " ")
-    w2 = -1  # code of the one before it, -1 when the window holds one character
-    capital = False
-    ng = 0
+    one = np.uint64(1)
+    sym = np.uint64(N_SYM)
+    w1 = np.uint64(0)
+    w2 = np.uint64(0)
+    ng = np.uint64(0)
     for i in range(m):
-        k = acode[cps[i]]
-        if w1 == 0:
-            w2 = -1
-            capital = False
-            if k == 0:
-                continue
-        if 1 <= k <= 26:
-            if 1 <= w1 <= 26:
-                capital = True
-        else:
-            capital = False
-        if not capital:
-            j = uni[k]
-            if j >= 0:
-                grams_idx[ng] = j
-                ng += 1
-            j = dense2[w1 * N_SYM + k]
-            if j >= 0:
-                grams_idx[ng] = j
-                ng += 1
-            if w2 >= 0:
-                j = dense3[(w2 * N_SYM + w1) * N_SYM + k]
-                if j >= 0:
-                    grams_idx[ng] = j
-                    ng += 1
+        k = np.uint64(acode[np.uint64(cps[i])])
+        up = np.uint64(k - one < np.uint64(26))
+        emit = one - ((up & np.uint64(w1 - one < np.uint64(26))) | np.uint64((k | w1) == 0))
+        k2 = np.uint64(K2) + w1 * sym + k
+        k3 = np.uint64(K3) + (w2 * sym + w1) * sym + k
+        grams_idx[ng] = k
+        ng += emit & (abits[k >> np.uint64(6)] >> (k & np.uint64(63)))
+        grams_idx[ng] = k2
+        ng += emit & (abits[k2 >> np.uint64(6)] >> (k2 & np.uint64(63)))
+        grams_idx[ng] = k3
+        ng += emit & np.uint64(w1 != 0) & (abits[k3 >> np.uint64(6)] >> (k3 & np.uint64(63)))
         w2 = w1
         w1 = k
-    return ng
+    return np.int64(ng)
 
 
 @njit(cache=True, inline="always")
@@ -417,8 +425,9 @@ def _random(stream, pos):
 
 
 @njit(cache=True, error_model="numpy")
-def _trials(grams_idx, ng, prob, nl, stream, target):
-    """Language index from the n-gram rows ``grams_idx[:ng]`` (ng > 0), or UNKNOWN.
+def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target):
+    """Language index from the n-gram rows ``grams_idx[:ng]`` (ng > 0), or UNKNOWN; with
+    ``keyed``, ``grams_idx`` holds ASCII n-gram keys and their rows are ``arow[key]``.
 
     ``stream`` holds the first outputs of the seeded Mersenne Twister, which is all the
     randomness langdetect draws: ``rng.gauss`` takes two ``random()`` calls of two outputs
@@ -468,7 +477,8 @@ def _trials(grams_idx, ng, prob, nl, stream, target):
                 pos += 1
                 if r < ng:
                     break
-            pr = prob[grams_idx[r]]
+            g = grams_idx[r]
+            pr = prob[arow[g] if keyed else g]
             for j in range(ROW):  # the padding stays 0
                 p[j] *= weight + pr[j]
             if i % 5 == 0:
@@ -531,7 +541,7 @@ def _is_ascii(cps, m):
 
 
 @njit(cache=True, parallel=True)
-def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob, nl,
+def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob, nl,
                  stream, targets, cases, n_chunks):
     """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with its scratch arrays and its n-gram cache (a pure key -> row map, so it stays valid
@@ -554,12 +564,13 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
             if cases[t] != 0 and not _case_ok(cps[a:b], flags, cases[t]):
                 out[t] = CASE_FAILS
                 continue
-            if _is_ascii(cps[a:b], min(b - a, MAX_TEXT)):
-                ng = _grams_ascii(cps[a:b], acode, uni, dense2, dense3, grams_idx)
+            keyed = _is_ascii(cps[a:b], min(b - a, MAX_TEXT))
+            if keyed:
+                ng = _grams_ascii(cps[a:b], acode, abits, grams_idx)
             else:
                 ng = _grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx,
                                     cache)
-            out[t] = NO_FEATURES if ng == 0 else _trials(grams_idx, ng, prob, nl, stream, targets[t])
+            out[t] = NO_FEATURES if ng == 0 else _trials(grams_idx, ng, arow, keyed, prob, nl, stream, targets[t])
     return out
 
 
@@ -603,9 +614,6 @@ def _hash_get(table, key, bits):
         s = (s + 1) & mask
 
 
-# After normalisation ASCII text holds only letters and spaces: 53 symbols, so every
-# ASCII 2-/3-gram has a slot in a dense table small enough to stay in cache.
-N_SYM = 53
 
 
 @njit(cache=True)
@@ -637,19 +645,24 @@ def _build_dense(keys):
 def hash_table():
     """Look-up tables of the n-gram extraction: the hashed n-gram keys, the unigram rows,
     the dense ASCII tables, and for ASCII input the code of each normalised character
-    (``acode``) and the unigram row of each code (``uni``)."""
+    (``acode``), the profile row of each ASCII n-gram key (``arow``, -1 when not
+    profiled) and its bit set (``abits``, 64 keys per word)."""
     keys, norm = profiles()[1], profiles()[3]
     table, unigram = _build_hash(keys, HASH_BITS)
     code, dense2, dense3 = _build_dense(keys)
     acode = np.array([code[norm[c]] for c in range(128)], dtype=np.int64)
     if (acode < 0).any():  # pragma: no cover - langdetect maps ASCII to letters and spaces
         raise RuntimeError("langdetect normalises some ASCII character to a non-letter")
-    uni = np.full(N_SYM, -1, dtype=np.int32)
+    arow = np.full(N_AKEYS, -1, dtype=np.int32)
     for c in range(128):
         if acode[c] > 0:
-            uni[acode[c]] = unigram[norm[c]]
-    return table, unigram, code, dense2, dense3, acode, uni
-
+            arow[acode[c]] = unigram[norm[c]]
+    arow[K2:K3] = dense2
+    arow[K3:] = dense3
+    present = np.zeros(64 * ((N_AKEYS + 63) // 64), dtype=np.uint64)
+    present[:N_AKEYS] = arow >= 0
+    abits = (present.reshape(-1, 64) << np.arange(64, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
+    return table, unigram, code, dense2, dense3, acode, abits, arow
 
 
 _STREAMS: dict[int, np.ndarray] = {}
@@ -691,17 +704,17 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
             cases[i] = 0
         cleaned.append(c)
     cps, starts, ends = encode_texts(cleaned)
-    table, unigram, code, dense2, dense3, acode, uni = hash_table()
+    table, unigram, code, dense2, dense3, acode, abits, arow = hash_table()
     stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
-        out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
+        out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
                            len(langs), stream, targets, cases, thread_runs(len(texts)))
         while (out == REDO).any():  # a text drew past the precomputed outputs: double them
             stream = mt_stream(seed, 2 * stream.shape[0])
             redo = np.nonzero(out == REDO)[0]
             sub = [cleaned[i] for i in redo.tolist()]
             c2, s2, e2 = encode_texts(sub)
-            out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, uni, prob,
+            out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
                                      len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
                                      thread_runs(len(sub)))
     out[fails] = CASE_FAILS
