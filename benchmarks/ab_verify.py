@@ -10,8 +10,11 @@ quartiles); slow spells hit both runs of a pair alike.
     python benchmarks/ab_verify.py --old dec47a4 [--rows 541] [--pairs 200]
 
 The old engine is ``git archive <rev> ifrl`` unpacked into a temporary folder and
-imported first; its modules are then dropped so that the working tree's ``ifrl``
-imports under the same name. Both give the same verdicts or the script stops.
+imported first (and run once on the batch, so that every module it imports lazily is
+loaded); its modules are then set aside so that the working tree's ``ifrl`` imports under
+the same name. Each engine runs with its own modules in ``sys.modules``: the engine
+imports some modules inside functions, and those imports would otherwise find the other
+engine's. Both give the same verdicts or the script stops.
 """
 
 from __future__ import annotations
@@ -29,16 +32,30 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
-def load_old(rev: str, into: str):
+def _take_ifrl_modules() -> dict:
+    """Remove the loaded ``ifrl`` modules from ``sys.modules`` and return them."""
+    return {m: sys.modules.pop(m) for m in [m for m in sys.modules if m == "ifrl" or m.startswith("ifrl.")]}
+
+
+def load_old(rev: str, into: str, batch):
+    """The old engine's ``verify_batch`` and its modules, run once on ``batch``."""
     subprocess.run(f"git -C {ROOT} archive {rev} ifrl | tar -x -C {into}", shell=True, check=True)
     sys.path.insert(0, into)
     from ifrl.constraints import verify_batch  # the old engine
 
-    verify_batch(["x"], [["punctuation:no_comma"]], [[{}]])
-    for name in [m for m in sys.modules if m == "ifrl" or m.startswith("ifrl.")]:
-        del sys.modules[name]
+    verify_batch(*batch)
+    mods = _take_ifrl_modules()
     sys.path.remove(into)
-    return verify_batch
+    return verify_batch, mods
+
+
+def with_modules(fn, mods: dict):
+    """``fn`` run with ``mods`` installed in ``sys.modules`` (set before the clock starts)."""
+    def run():
+        sys.modules.update(mods)
+        return fn
+
+    return run
 
 
 def paired(old, new, pairs: int) -> list[float]:
@@ -47,8 +64,9 @@ def paired(old, new, pairs: int) -> list[float]:
         order = (old, new) if i % 2 else (new, old)  # alternate which runs first
         t = {}
         for fn in order:
+            call = fn()  # installs the engine's modules, returns the call to time
             s = time.process_time()
-            fn()
+            call()
             t[fn] = time.process_time() - s
         ratios.append(t[new] / t[old])
     return ratios
@@ -70,17 +88,21 @@ def main() -> int:
     ids = ([r["instruction_id_list"] for r in rows] * reps)[: args.rows]
     kws = ([r["kwargs"] for r in rows] * reps)[: args.rows]
     with tempfile.TemporaryDirectory() as tmp:
-        old_vb = load_old(args.old, tmp)
+        old_vb, old_mods = load_old(args.old, tmp, (resp, ids, kws, args.mode))
         sys.path.insert(0, ROOT)
         from ifrl.constraints import verify_batch as new_vb
 
-        if old_vb(resp, ids, kws, mode=args.mode) != new_vb(resp, ids, kws, mode=args.mode):
+        new_want = new_vb(resp, ids, kws, mode=args.mode)
+        new_mods = {m: sys.modules[m] for m in sys.modules if m == "ifrl" or m.startswith("ifrl.")}
+        sys.modules.update(old_mods)
+        if old_vb(resp, ids, kws, mode=args.mode) != new_want:
             print("the two engines give different verdicts", file=sys.stderr)
             return 1
         gc.collect()
         gc.freeze()
-        r = sorted(paired(lambda: old_vb(resp, ids, kws, mode=args.mode),
-                          lambda: new_vb(resp, ids, kws, mode=args.mode), args.pairs))
+        old = with_modules(lambda: old_vb(resp, ids, kws, mode=args.mode), old_mods)
+        new = with_modules(lambda: new_vb(resp, ids, kws, mode=args.mode), new_mods)
+        r = sorted(paired(old, new, args.pairs))
     q = len(r) // 4
     print(f"{args.rows} rows, {args.mode}, {args.pairs} pairs: new/old time = {statistics.median(r):.3f} "
           f"(quartiles {r[q]:.3f} - {r[-q - 1]:.3f})")

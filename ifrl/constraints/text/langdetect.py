@@ -443,6 +443,7 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target):
     pos = 0
     total = np.zeros(ROW)
     p = np.empty(ROW)
+    blk = np.empty(5, dtype=np.int64)
     gauss_next = 0.0
     have_gauss = False
     kbits = 0
@@ -468,30 +469,50 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target):
             have_gauss = True
         alpha = ALPHA + (0.0 + z * 1.0) * ALPHA_WIDTH
         weight = alpha / BASE_FREQ
+        # Draws come in blocks that end where langdetect normalises (i % 5 == 0): the
+        # first block is draw 0, then draws 1-5, 6-10, ... A block's rows are drawn
+        # first, then each probability is multiplied by the block's factors in a register,
+        # in draw order: the same products, rounded the same way, as one draw at a time.
         i = 0
         while True:
-            while True:
-                if pos >= end:
-                    return REDO
-                r = stream[pos] >> shift
-                pos += 1
-                if r < ng:
-                    break
-            g = grams_idx[r]
-            pr = prob[arow[g] if keyed else g]
-            for j in range(ROW):  # the padding stays 0
-                p[j] *= weight + pr[j]
-            if i % 5 == 0:
-                s = 0.0
-                for j in range(nl):  # in order, as Python's sum()
-                    s += p[j]
-                conv = False  # max(p) > CONV_THRESHOLD, as an or-reduction
+            nb = 1 if i == 0 else 5
+            for d in range(nb):
+                while True:
+                    if pos >= end:
+                        return REDO
+                    r = stream[pos] >> shift
+                    pos += 1
+                    if r < ng:
+                        break
+                g = grams_idx[r]
+                blk[d] = arow[g] if keyed else g
+            if nb == 1:
+                pr = prob[blk[0]]
+                for j in range(ROW):  # the padding stays 0
+                    p[j] *= weight + pr[j]
+            else:
+                r0 = prob[blk[0]]
+                r1 = prob[blk[1]]
+                r2 = prob[blk[2]]
+                r3 = prob[blk[3]]
+                r4 = prob[blk[4]]
                 for j in range(ROW):
-                    v = p[j] / s
-                    p[j] = v
-                    conv |= v > CONV_THRESHOLD
-                if conv or i >= ITERATION_LIMIT:
-                    break
+                    v = p[j] * (weight + r0[j])
+                    v *= weight + r1[j]
+                    v *= weight + r2[j]
+                    v *= weight + r3[j]
+                    p[j] = v * (weight + r4[j])
+                i += 4
+            s = 0.0
+            for j in range(nl):  # in order, as Python's sum()
+                s += p[j]
+            conv = False  # max(p) > CONV_THRESHOLD, as an or-reduction
+            for j in range(ROW):
+                v = p[j] / s
+                p[j] = v
+                conv |= v > CONV_THRESHOLD
+            if conv or i >= ITERATION_LIMIT:
+                break
             i += 1
         for j in range(nl):
             total[j] += p[j] / N_TRIAL

@@ -93,7 +93,7 @@ def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     if all(map(str.isascii, texts)):  # str.isascii reads a flag: no per-character work
         lens = np.fromiter(map(len, texts), dtype=np.int64, count=n)
         joined = "".join(texts)
-        cps = np.empty(len(joined), dtype=np.int32)
+        cps = np.empty(len(joined), dtype=np.uint32)
         cps[:] = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
         ends = np.cumsum(lens)
         return cps, ends - lens, ends
@@ -107,9 +107,9 @@ def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     except UnicodeEncodeError:  # lone surrogates (e.g. from JSON "\ud800") keep their code point
         raw = b"".join([t.encode("utf-32-le", "surrogatepass") for t in parts])
     na = len(joined)
-    cps = np.empty(na + len(raw) // 4, dtype=np.int32)
+    cps = np.empty(na + len(raw) // 4, dtype=np.uint32)
     cps[:na] = np.frombuffer(joined.encode("ascii"), dtype=np.uint8)
-    cps[na:] = np.frombuffer(raw, dtype=np.int32)
+    cps[na:] = np.frombuffer(raw, dtype=np.uint32)
     order = np.array(asc + other, dtype=np.int64)
     lens = np.array([len(texts[i]) for i in order.tolist()], dtype=np.int64)
     starts = np.empty(n, dtype=np.int64)
