@@ -11,6 +11,7 @@ with ``*`` removed) and a constraint passes if any non-blank variant passes.
 from __future__ import annotations
 
 import gc
+from itertools import compress
 
 import numpy as np
 
@@ -84,15 +85,16 @@ def prepare_batch(instruction_id_lists, kwargs_lists, n_rows: int, where: str | 
     return tasks
 
 
-def _group(instruction_id_lists, kwargs_lists, where):
-    """``({id: [spec, None, raw kwargs, rows, flat indices]}, row starts)``, ids in order of
-    first use; check ``j`` of row ``r`` has flat index ``starts[r] + j``."""
+def _group(instruction_id_lists, kwargs_lists, row_texts, where):
+    """``({id: [spec, raw kwargs, texts, flat indices]}, row starts, blank)``, ids in order
+    of first use; check ``j`` of row ``r`` has flat index ``starts[r] + j`` and is checked
+    on ``row_texts[r]``; ``blank`` says whether some of those texts are None."""
     reg = registry()
     groups: dict = {}
     starts = []
     r = 0
     k = 0
-    for ids, kws in zip(instruction_id_lists, kwargs_lists):
+    for ids, kws, text in zip(instruction_id_lists, kwargs_lists, row_texts):
         if type(ids) is not list or type(kws) is not list or len(ids) != len(kws):
             ids, kws = _row_lists(ids, kws, where, r)
         starts.append(k)
@@ -100,15 +102,15 @@ def _group(instruction_id_lists, kwargs_lists, where):
         for iid in ids:
             g = groups.get(iid) if type(iid) is str else None
             if g is None:
-                g = groups[iid] = [_lookup(reg, iid, where, r, j), None, [], [], []]
-            g[2].append(kws[j])
-            g[3].append(r)
-            g[4].append(k)
+                g = groups[iid] = [_lookup(reg, iid, where, r, j), [], [], []]
+            g[1].append(kws[j])
+            g[2].append(text)
+            g[3].append(k)
             j += 1
             k += 1
         r += 1
     starts.append(k)
-    return groups, starts
+    return groups, starts, None in row_texts
 
 
 def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
@@ -123,17 +125,16 @@ def _plan(instruction_id_lists, kwargs_lists, row_texts, strict: bool, where):
     validated again row by row so that the error names the first bad row."""
     _check_lengths(instruction_id_lists, kwargs_lists, len(row_texts))
     try:
-        groups, starts = _group(instruction_id_lists, kwargs_lists, where)
+        groups, starts, blank = _group(instruction_id_lists, kwargs_lists, row_texts, where)
         for g in groups.values():
-            g[2] = many_validator(g[0])(g[2])
+            g[1] = many_validator(g[0])(g[1])
     except ValueError:  # name the first bad row, in row order
         prepare_batch(instruction_id_lists, kwargs_lists, len(row_texts), where)
         raise
     planned = {}
-    for iid, (spec, _, kws, rows, idx) in groups.items():
-        texts = [row_texts[r] for r in rows]
+    for iid, (spec, kws, texts, idx) in groups.items():
         if strict:
-            if None in texts:  # drop the checks of blank responses
+            if blank and None in texts:  # drop the checks of blank responses
                 keep = [i for i, t in enumerate(texts) if t is not None]
                 texts = [texts[i] for i in keep]
                 kws = [kws[i] for i in keep]
@@ -181,7 +182,7 @@ def verify_batch(
 
 def _run(instruction_id_lists, kwargs_lists, row_texts, strict, where):
     groups, starts = _plan(instruction_id_lists, kwargs_lists, row_texts, strict, where)
-    flat = np.zeros(starts[-1], dtype=np.bool_)  # one verdict per check, rows end to end
+    flat = [False] * starts[-1]  # one verdict per check, rows end to end
     # ids with a shared fast path run in one call; the rest one call per id
     shared: dict = {}
     for iid, (spec, texts, kws, idx) in groups.items():
@@ -204,15 +205,18 @@ def _run(instruction_id_lists, kwargs_lists, row_texts, strict, where):
         _mark(flat, idx, verdicts)
     for fn, (iids, texts, kws, idx) in shared.items():
         _mark(flat, idx, fn(iids, texts, kws))
-    verdicts = flat.tolist()
-    return [verdicts[a:b] for a, b in zip(starts, starts[1:])]
+    return [flat[a:b] for a, b in zip(starts, starts[1:])]
 
 
-def _mark(flat, idx, verdicts) -> None:
+def _mark(flat: list, idx: list, verdicts) -> None:
     """Set the checks at flat indices ``idx`` whose verdict is true (loose mode repeats an
     index once per variant: any true variant passes)."""
-    if len(idx):
-        flat[np.asarray(idx, dtype=np.int64)[np.asarray(verdicts, dtype=np.bool_)]] = True
+    if len(verdicts) != len(idx):
+        raise RuntimeError(f"a batch check returned {len(verdicts)} verdicts for {len(idx)} texts")
+    if isinstance(verdicts, np.ndarray):
+        verdicts = verdicts.tolist()
+    for i in compress(idx, verdicts):
+        flat[i] = True
 
 
 def verify_reference(responses, instruction_id_lists, kwargs_lists, mode: str = "strict") -> list[list[bool]]:
