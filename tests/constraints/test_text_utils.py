@@ -192,3 +192,36 @@ def test_ascii_ngram_keys_equal_the_general_extraction():
             rows = np.searchsorted(keys, [L.gram_key(g) for g in L.ngrams_ref(samples[t])]).astype(np.int32)
             assert (arow[g_ascii[:n1]] == rows).all(), repr(samples[t][:80])
     assert len(L.ngrams_ref(samples[-1])) == n1 > 0
+
+
+def test_neumaier_sum_is_this_pythons_sum_from_3_12():
+    """``neumaier_sum`` is CPython 3.12+'s float ``sum()``; the kernel's switch follows the
+    running interpreter."""
+    import sys
+
+    rng = random.Random(5)
+    cases = [[0.1] * 10, [1e16, 1.0, -1e16], [3.0], []] + [
+        [rng.random() * 10.0 ** rng.randint(-30, 3) for _ in range(rng.randint(1, 60))] for _ in range(2000)]
+    assert L.neumaier_sum([0.1] * 10) == 1.0 and _plain_sum([0.1] * 10) == 0.9999999999999999
+    assert L.neumaier_sum([1e16, 1.0, -1e16]) == 1.0 and L.neumaier_sum([]) == 0.0
+    assert L.COMPENSATED_SUM == (sys.version_info >= (3, 12))
+    model = L.neumaier_sum if L.COMPENSATED_SUM else _plain_sum
+    assert all(model(xs) == sum(xs) for xs in cases)
+
+
+@pytest.mark.parametrize("compensated", [False, True])
+def test_langdetect_kernel_sums_as_the_interpreter_would(texts, monkeypatch, compensated):
+    """The kernel's normalising sum, plain (Python <= 3.11) and compensated (3.12+), equals
+    the reference's with the same sum, whichever Python runs the tests."""
+    monkeypatch.setattr(L, "COMPENSATED_SUM", compensated)
+    monkeypatch.setattr(L, "_SUM", L.neumaier_sum if compensated else _plain_sum)
+    sample = texts[::6] + EDGE_TEXTS
+    assert L.detect_batch(sample) == [L.detect_ref(t) for t in sample]
+
+
+def _plain_sum(xs):
+    """Python <= 3.11's ``sum()``: a plain left-to-right total."""
+    total = 0
+    for x in xs:
+        total += x
+    return total

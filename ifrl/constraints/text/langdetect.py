@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import random
 import re
+import sys
 from functools import lru_cache
 
 import numpy as np
@@ -43,6 +44,10 @@ ROW = 64  # profile row width (55 languages, zero padded)
 STREAM_WORDS = 1 << 16  # Mersenne Twister outputs precomputed for the numba trials
 REDO = -4  # the precomputed outputs ran out: extend them and run the text again
 CASE_FAILS = -5  # the text fails the case test asked with it (not detected)
+# langdetect normalises with Python's sum(): a plain left-to-right sum of floats up to
+# Python 3.11, Neumaier-compensated from 3.12 on (CPython gh-100425). The kernel does what
+# the running interpreter does; ``neumaier_sum`` is that algorithm in Python.
+COMPENSATED_SUM = sys.version_info >= (3, 12)
 # After normalisation ASCII text holds only letters and spaces: 53 symbols, so every
 # ASCII 2-/3-gram has a slot in a dense table.
 N_SYM = 53
@@ -206,6 +211,27 @@ def ngrams_ref(text: str) -> list[str]:
     return out
 
 
+def neumaier_sum(xs) -> float:
+    """CPython 3.12+'s ``sum()`` of floats (with the default int start 0): a running
+    total with a Neumaier compensation term, added once at the end."""
+    it = iter(xs)
+    total = 0.0 + next(it, 0.0)  # 0 + x0, as sum() adds the int start to the first float
+    c = 0.0
+    for x in it:
+        t = total + x
+        if abs(total) >= abs(x):
+            c += (total - t) + x
+        else:
+            c += (x - t) + total
+        total = t
+    if c and c - c == 0.0:  # only a finite, non-zero compensation is added
+        total += c
+    return total
+
+
+_SUM = sum  # what ``detect_ref`` normalises with: the running interpreter's sum()
+
+
 def detect_ref(text: str, seed: int = SEED) -> str | None:
     """langdetect's ``detect(text)`` with ``DetectorFactory.seed = seed``; None when
     langdetect would raise (no n-gram features), ``"unknown"`` when nothing clears 0.1."""
@@ -229,7 +255,7 @@ def detect_ref(text: str, seed: int = SEED) -> str | None:
             for j in range(nl):
                 p[j] *= weight + g[j]
             if i % 5 == 0:
-                s = sum(p)
+                s = _SUM(p)
                 maxp = 0.0
                 for j in range(nl):
                     v = p[j] / s
@@ -425,7 +451,7 @@ def _random(stream, pos):
 
 
 @njit(cache=True, error_model="numpy")
-def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target):
+def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated):
     """Language index from the n-gram rows ``grams_idx[:ng]`` (ng > 0), or UNKNOWN; with
     ``keyed``, ``grams_idx`` holds ASCII n-gram keys and their rows are ``arow[key]``.
 
@@ -503,9 +529,23 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target):
                     v *= weight + r3[j]
                     p[j] = v * (weight + r4[j])
                 i += 4
-            s = 0.0
-            for j in range(nl):  # in order, as Python's sum()
-                s += p[j]
+            if compensated:  # Python >= 3.12's sum(), see neumaier_sum
+                s = p[0]
+                c = 0.0
+                for j in range(1, nl):
+                    x = p[j]
+                    t = s + x
+                    if abs(s) >= abs(x):
+                        c += (s - t) + x
+                    else:
+                        c += (x - t) + s
+                    s = t
+                if c != 0.0 and c - c == 0.0:
+                    s += c
+            else:  # in order, as Python's sum() up to 3.11
+                s = 0.0
+                for j in range(nl):
+                    s += p[j]
             conv = False  # max(p) > CONV_THRESHOLD, as an or-reduction
             for j in range(ROW):
                 v = p[j] / s
@@ -563,7 +603,7 @@ def _is_ascii(cps, m):
 
 @njit(cache=True, parallel=True)
 def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob, nl,
-                 stream, targets, cases, n_chunks):
+                 stream, targets, cases, n_chunks, compensated):
     """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with its scratch arrays and its n-gram cache (a pure key -> row map, so it stays valid
     from one text to the next)."""
@@ -591,7 +631,10 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
             else:
                 ng = _grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx,
                                     cache)
-            out[t] = NO_FEATURES if ng == 0 else _trials(grams_idx, ng, arow, keyed, prob, nl, stream, targets[t])
+            if ng == 0:
+                out[t] = NO_FEATURES
+            else:
+                out[t] = _trials(grams_idx, ng, arow, keyed, prob, nl, stream, targets[t], compensated)
     return out
 
 
@@ -729,7 +772,7 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
     stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
         out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
-                           len(langs), stream, targets, cases, thread_runs(len(texts)))
+                           len(langs), stream, targets, cases, thread_runs(len(texts)), COMPENSATED_SUM)
         while (out == REDO).any():  # a text drew past the precomputed outputs: double them
             stream = mt_stream(seed, 2 * stream.shape[0])
             redo = np.nonzero(out == REDO)[0]
@@ -737,7 +780,7 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
             c2, s2, e2 = encode_texts(sub)
             out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
                                      len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
-                                     thread_runs(len(sub)))
+                                     thread_runs(len(sub)), COMPENSATED_SUM)
     out[fails] = CASE_FAILS
     return out
 
