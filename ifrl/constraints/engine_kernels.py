@@ -392,23 +392,67 @@ def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list
     return out
 
 
+@njit(cache=True, parallel=True)
+def _capital_whole(cps, starts, ends, punct, flags, out):
+    # out[t]: capital tokens of text t counted over the whole text as one sentence, when no
+    # sentence break can fall inside a whitespace-delimited chunk; -2 when one can (a
+    # sentence end [.?!] followed by Punkt's non-word punctuation, or closing punctuation
+    # followed by "--", which realignment splits from it); -1 when a chunk needs the full
+    # rules.
+    nt = starts.shape[0]
+    for t in prange(nt):
+        base = starts[t]
+        n = ends[t] - base
+        inside = False
+        for i in range(base, ends[t] - 1):
+            c = cps[i]
+            d = cps[i + 1]
+            if c == 46 or c == 63 or c == 33:
+                if d < 0x10000 and (punct[d] & 1) != 0:
+                    inside = True
+                    break
+            elif d == 45 and c < 0x10000 and (punct[c] & 4) != 0 and i + 2 < ends[t] and cps[i + 2] == 45:
+                inside = True  # closers before "--" move to the sentence before the break
+                break
+        out[t] = -2 if inside else _sentence_capitals(cps, base, n, 0, n, flags)
+
+
 def capital_counts_batch(texts: list[str]) -> list[int]:
-    """``capital_counts(texts, sentence_spans_batch(texts))`` in two kernel passes over one
-    encoding; texts the kernels cannot decide go through ``capital_counts`` one by one."""
+    """``capital_counts(texts, sentence_spans_batch(texts))`` over one encoding; texts the
+    kernels cannot decide go through ``capital_counts`` one by one."""
     if not texts:
         return []
     return in_slices(texts, _capital_counts_slice)
 
 
 def _capital_counts_slice(texts: list[str]) -> list[int]:
-    from ifrl.constraints.text.punkt_fast import run_spans, sentence_spans_batch
+    """Punkt's sentences matter to the count only where a sentence break can fall inside
+    a whitespace-delimited chunk: a break comes right after a [.?!] (moved past closing
+    punctuation that whitespace follows), and a [.?!] is a break candidate only when
+    whitespace or one of Punkt's non-word characters follows it; realignment then moves
+    closing punctuation at the start of the next sentence back only when whitespace, "--"
+    or the end follows it. Texts where no [.?!] is followed by a non-word character and
+    no closer by "--" have every break on whitespace, so each chunk is counted whole
+    wherever the breaks fall: they are counted as one sentence, without Punkt. The others
+    go through Punkt's spans (``run_spans``)."""
+    from ifrl.constraints.text.punkt_fast import model_arrays, run_spans, sentence_spans_batch
 
     flags, _ = tables()
-    cps, starts, ends, spans, rows, counts = run_spans(texts)
+    punct = model_arrays()[-1]
+    cps, starts, ends = encode_texts(texts)
     per = np.empty(len(texts), dtype=np.int64)
     with kernel_threads(cps.shape[0]):
-        _capital_texts(cps, starts, ends, spans, rows, counts, flags, per)
+        _capital_whole(cps, starts, ends, punct, flags, per)
     out = per.tolist()
-    for t in np.nonzero(per < 0)[0].tolist():
+    split = [t for t, c in enumerate(out) if c == -2]
+    if split:
+        sub = [texts[t] for t in split]
+        cps, starts, ends, spans, rows, counts = run_spans(sub)
+        per = np.empty(len(sub), dtype=np.int64)
+        with kernel_threads(cps.shape[0]):
+            _capital_texts(cps, starts, ends, spans, rows, counts, flags, per)
+        for t, c in zip(split, per.tolist()):
+            out[t] = c
+    for t in [t for t, c in enumerate(out) if c < 0]:
         out[t] = capital_counts([texts[t]], sentence_spans_batch([texts[t]]))[0]
     return out

@@ -225,3 +225,33 @@ def _plain_sum(xs):
     for x in xs:
         total += x
     return total
+
+
+def test_capital_counts_without_punkt_equal_nltk_on_built_texts(official):
+    """Texts where no sentence break can fall inside a chunk are counted as one sentence
+    (``_capital_whole``); on texts built from capital words, sentence ends followed by
+    every kind of character, closers, "--", contractions and quotes, both paths equal
+    ``nltk.word_tokenize``, and the one-sentence path takes a good share of them."""
+    import nltk
+    import numpy as np
+
+    from ifrl.constraints.engine_kernels import _capital_whole, capital_counts_batch
+    from ifrl.constraints.text.unicode import encode_texts, tables
+
+    rng = random.Random(11)
+    pieces = ["WORD", "Word", "word", "I", "A", "U.S.", "CAN'T", "don't", "IT'S", "GONNA", "e.g.", "NASA's", "OK",
+              ".", "?", "!", "...", "?!", ",", ";", ":", "\"", "'", ")", "(", "]", "--", "-", "\u201c", "\u201d",
+              "\u2019", "@", "*", "9", "3.5"]
+    seps = [" ", " ", " ", "", "\n", "  ", "\t"]
+    samples = ["".join(rng.choice(pieces) + rng.choice(seps) for _ in range(rng.randint(1, 25))) for _ in range(2500)]
+    samples += ['END. ")--NEXT', 'END. ")-- NEXT', "END.\u201d--NEXT", "STOP.)GO", "STOP. GO", "A.B. C", "WHY?!NOW"]
+    want = [sum(1 for w in nltk.word_tokenize(t) if w.isupper()) for t in samples]
+    assert capital_counts_batch(samples) == want
+    from ifrl.constraints.text.punkt_fast import model_arrays
+
+    flags, _ = tables()
+    cps, starts, ends = encode_texts(samples)
+    per = np.empty(len(samples), dtype=np.int64)
+    _capital_whole(cps, starts, ends, model_arrays()[-1], flags, per)
+    assert (per >= 0).sum() > len(samples) // 4 and (per == -2).sum() > len(samples) // 4
+    assert per[-6] == -2 and per[-4] == -2 and per[-3] >= 0  # "--" after closers, ".)", a plain break
