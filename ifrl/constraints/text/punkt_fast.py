@@ -169,30 +169,32 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
         if not blank:
             p = ls
             while p < le:
-                L = _multichar(cps, p, le, flags)
+                c = cps[p]
+                L = _multichar(cps, p, le, flags) if c == 45 or c == 46 else 0
                 if L > 0:
                     ts[nt] = p
                     te[nt] = p + L
                     nt += 1
                     p += L
                     continue
-                c = cps[p]
                 if flags[c] & 2:
                     p += 1
                     continue
-                if (_pc(punct, c) & 2) == 0:
+                if ((punct[c] if c < 0x10000 else 0) & 2) == 0:
                     e = p + 1
                     while True:
                         if e >= le:
                             break
                         d = cps[e]
-                        if (flags[d] & 2) or (_pc(punct, d) & 1) or _multichar(cps, e, le, flags) > 0:
+                        if (flags[d] & 2) or ((punct[d] if d < 0x10000 else 0) & 1) or (
+                                (d == 45 or d == 46) and _multichar(cps, e, le, flags) > 0):
                             break
                         if d == 44:
                             if e + 1 >= le:
                                 break
                             d2 = cps[e + 1]
-                            if (flags[d2] & 2) or (_pc(punct, d2) & 1) or _multichar(cps, e + 1, le, flags) > 0:
+                            if (flags[d2] & 2) or ((punct[d2] if d2 < 0x10000 else 0) & 1) or (
+                                    (d2 == 45 or d2 == 46) and _multichar(cps, e + 1, le, flags) > 0):
                                 break
                         e += 1
                     ts[nt] = p
@@ -326,7 +328,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, _nrt=False)
 def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id, out,
                raw, ts, te, bits, tid):
     """Write sentence spans of one text into out[k, 0:2]; return their count or -1 (defer).
