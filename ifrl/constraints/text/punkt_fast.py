@@ -40,37 +40,50 @@ def fnv(s: str) -> int:
     return h
 
 
+# One vocabulary record per hash slot, (hash, meta): meta packs the word's offset in the
+# code-point array (bits 0-31), its length (32-39), abbreviation (40) and sentence-starter
+# (41) flags and its orthographic context (48-55); bit 63 marks a used slot. A look-up
+# then reads one record and the word's code points, and a word's id is its slot.
+M_ABBREV, M_STARTER, M_ORTHO, M_USED = 40, 41, 48, 63
+
+
 @lru_cache(maxsize=None)
 def model_arrays():
+    """``(records[uint64, 2^SLOT_BITS x 2], code points[int32], collocations[int64, sorted
+    slot pairs], slot of the number type, punctuation classes[uint8, 0x10000])``."""
     m = english_model()
     vocab = sorted(set(m.abbrev_types) | set(m.sent_starters) | set(m.ortho_context)
                    | {a for a, _ in m.collocations} | {b for _, b in m.collocations} | {NUMBER_TYPE})
-    hashes = np.array([fnv(w) for w in vocab], dtype=np.uint64)
-    order = np.argsort(hashes, kind="stable")
-    vocab = [vocab[i] for i in order]
-    hashes = hashes[order]
-    if len(set(hashes.tolist())) != len(hashes):  # pragma: no cover - would need a 64-bit collision
+    hashes = [fnv(w) for w in vocab]
+    if len(set(hashes)) != len(hashes):  # pragma: no cover - would need a 64-bit collision
         raise RuntimeError("punkt vocabulary hash collision; change FNV seed")
-    vid = {w: i for i, w in enumerate(vocab)}
-    off = np.zeros(len(vocab) + 1, dtype=np.int64)
-    np.cumsum([len(w) for w in vocab], out=off[1:])
-    cps = np.array([ord(c) for w in vocab for c in w], dtype=np.int32)
-    abbrev = np.array([w in m.abbrev_types for w in vocab], dtype=np.bool_)
-    starter = np.array([w in m.sent_starters for w in vocab], dtype=np.bool_)
-    ortho = np.array([m.ortho_context.get(w, 0) for w in vocab], dtype=np.int64)
-    coll = np.array(sorted(vid[a] * len(vocab) + vid[b] for a, b in m.collocations), dtype=np.int64)
+    size = 1 << SLOT_BITS
+    rec = np.zeros((size, 2), dtype=np.uint64)
+    cps: list[int] = []
+    slot: dict[str, int] = {}
+    for w, h in zip(vocab, hashes):
+        ortho = m.ortho_context.get(w, 0)
+        if len(w) > 0xFF or not 0 <= ortho <= 0xFF:  # pragma: no cover - NLTK's English model
+            raise RuntimeError(f"punkt vocabulary entry {w!r} does not fit a record")
+        q = h >> (64 - SLOT_BITS)
+        while rec[q, 1]:
+            q = (q + 1) & (size - 1)
+        meta = (len(cps) | len(w) << 32 | (w in m.abbrev_types) << M_ABBREV | (w in m.sent_starters) << M_STARTER
+                | ortho << M_ORTHO | 1 << M_USED)
+        rec[q] = (h, meta)
+        slot[w] = q
+        cps.extend(ord(c) for c in w)
+    coll = np.array(sorted(slot[a] * size + slot[b] for a, b in m.collocations), dtype=np.int64)
     punct = np.zeros(0x10000, dtype=np.uint8)
     for chars, bit in ((NON_WORD, C_NONWORD), (NOT_WORD_START, C_NOSTART), (CLOSERS, C_CLOSER)):
         for c in chars:
             punct[ord(c)] |= bit
-    slots = np.full(1 << SLOT_BITS, -1, dtype=np.int32)
-    mask = slots.shape[0] - 1
-    for j, h in enumerate(hashes.tolist()):
-        q = h >> (64 - SLOT_BITS)
-        while slots[q] >= 0:
-            q = (q + 1) & mask
-        slots[q] = j
-    return hashes, slots, off, cps, abbrev, starter, ortho, coll, vid[NUMBER_TYPE], punct
+    return rec, np.array(cps, dtype=np.int32), coll, slot[NUMBER_TYPE], punct
+
+
+@njit(cache=True, inline="always")
+def _meta(rec, j, bit, width):
+    return np.int64((rec[j, 1] >> np.uint64(bit)) & np.uint64((1 << width) - 1))
 
 
 @njit(cache=True, inline="always")
@@ -104,8 +117,8 @@ def _multichar(cps, p, le, flags):
 
 
 @njit(cache=True, inline="always")
-def _lookup(cps, s, e, lower, flags, hashes, slots, voff, vcps):
-    """Vocabulary id of lower(cps[s:e]); -1 if absent; -2 if lower-casing is not 1:1."""
+def _lookup(cps, s, e, lower, flags, rec, vcps):
+    """Vocabulary id (slot) of lower(cps[s:e]); -1 if absent; -2 if lower-casing is not 1:1."""
     h = np.uint64(0xCBF29CE484222325)
     for k in range(s, e):
         c = cps[k]
@@ -113,23 +126,21 @@ def _lookup(cps, s, e, lower, flags, hashes, slots, voff, vcps):
             return -2
         h ^= np.uint64(lower[c])
         h *= np.uint64(0x100000001B3)
-    mask = slots.shape[0] - 1
+    mask = rec.shape[0] - 1
     q = np.int64(h >> np.uint64(64 - SLOT_BITS))
     while True:  # open addressing, linear probing; the table is at most half full
-        j = slots[q]
-        if j < 0:
+        if rec[q, 1] == 0:
             return -1
-        if hashes[j] == h:
+        if rec[q, 0] == h:
             break
         q = (q + 1) & mask
-    a = voff[j]
-    b = voff[j + 1]
-    if b - a != e - s:
+    if _meta(rec, q, 32, 8) != e - s:
         return -1
+    a = _meta(rec, q, 0, 32)
     for k in range(e - s):
         if vcps[a + k] != lower[cps[s + k]]:
             return -1
-    return j
+    return q
 
 
 @njit(cache=True, inline="always")
@@ -148,7 +159,7 @@ def _is_numeric(cps, s, e, flags):
 
 
 @njit(cache=True, inline="always")
-def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id,
+def _context_break(cps, cs, ce, flags, lower, punct, rec, vcps, coll, num_id,
                    ts, te, bits, tid):
     """1 if the context cps[cs:ce] has a non-final sentence break, 0 if not, -1 to defer.
 
@@ -235,27 +246,27 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
             ellipsis[i] = True
             continue
         if cps[e - 1] == 46 and not (L >= 2 and cps[e - 2] == 46):
-            j = _lookup(cps, s, e - 1, lower, flags, hashes, slots, voff, vcps)
+            j = _lookup(cps, s, e - 1, lower, flags, rec, vcps)
             if j == -2:
                 return -1
             tid[i] = j
-            isab = j >= 0 and abbrev[j]
+            isab = j >= 0 and _meta(rec, j, M_ABBREV, 1) != 0
             if not isab:
                 dash = -1
                 for k in range(s, e - 1):
                     if cps[k] == 45:
                         dash = k
                 if dash >= 0:
-                    j2 = _lookup(cps, dash + 1, e - 1, lower, flags, hashes, slots, voff, vcps)
+                    j2 = _lookup(cps, dash + 1, e - 1, lower, flags, rec, vcps)
                     if j2 == -2:
                         return -1
-                    isab = j2 >= 0 and abbrev[j2]
+                    isab = j2 >= 0 and _meta(rec, j2, M_ABBREV, 1) != 0
             if isab:
                 abbr[i] = True
             else:
                 sentbreak[i] = True
     # second pass, pair by pair; a break followed by another token ends the search
-    nv = hashes.shape[0]
+    nv = rec.shape[0]
     for i in range(nt - 1):
         s1 = ts[i]
         e1 = te[i]
@@ -268,7 +279,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
                 if te1 < e1 and tid[i] != -3:  # the first pass looked up cps[s1:e1 - 1]
                     typ = tid[i]
                 else:
-                    typ = _lookup(cps, s1, te1, lower, flags, hashes, slots, voff, vcps)
+                    typ = _lookup(cps, s1, te1, lower, flags, rec, vcps)
                 if typ == -2:
                     return -1
             s2 = ts[i + 1]
@@ -280,7 +291,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
                 if te2 < e2 and tid[i + 1] != -3:  # the first pass looked up cps[s2:e2 - 1]
                     nxt = tid[i + 1]
                 else:
-                    nxt = _lookup(cps, s2, te2, lower, flags, hashes, slots, voff, vcps)
+                    nxt = _lookup(cps, s2, te2, lower, flags, rec, vcps)
                 if nxt == -2:
                     return -1
             initial = (e1 - s1 == 2 and (flags[cps[s1]] & 1) != 0 and (flags[cps[s1]] & 32) == 0)
@@ -298,7 +309,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
                 if e2 - s2 == 1 and (c2 == 59 or c2 == 58 or c2 == 44 or c2 == 46 or c2 == 33 or c2 == 63):
                     orth = 0
                 else:
-                    octx = ortho[nxt] if nxt >= 0 else 0
+                    octx = _meta(rec, nxt, M_ORTHO, 8) if nxt >= 0 else 0
                     up = (flags[c2] & 4) != 0
                     lo = (flags[c2] & 8) != 0
                     if up and (octx & ORTHO_LC) != 0 and (octx & ORTHO_MID_UC) == 0:
@@ -311,7 +322,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
                     if orth == 1:
                         sentbreak[i] = True
                         done = True
-                    elif (flags[c2] & 4) != 0 and nxt >= 0 and starter[nxt]:
+                    elif (flags[c2] & 4) != 0 and nxt >= 0 and _meta(rec, nxt, M_STARTER, 1) != 0:
                         sentbreak[i] = True
                         done = True
                 if not done and (initial or typ == num_id):
@@ -319,7 +330,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
                         sentbreak[i] = False
                         abbr[i] = True
                     elif orth == -1 and initial and (flags[c2] & 4) != 0 and not (
-                        nxt >= 0 and (ortho[nxt] & ORTHO_LC) != 0
+                        nxt >= 0 and (_meta(rec, nxt, M_ORTHO, 8) & ORTHO_LC) != 0
                     ):
                         sentbreak[i] = False
                         abbr[i] = True
@@ -329,7 +340,7 @@ def _context_break(cps, cs, ce, flags, lower, punct, hashes, slots, voff, vcps, 
 
 
 @njit(cache=True, _nrt=False)
-def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id, out,
+def _spans_one(cps, flags, lower, punct, rec, vcps, coll, num_id, out,
                raw, ts, te, bits, tid):
     """Write sentence spans of one text into out[k, 0:2]; return their count or -1 (defer).
     ``raw`` (rows), ``ts``, ``te``, ``tid`` and ``bits`` (columns) are scratch of at least
@@ -375,8 +386,8 @@ def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, star
                 ws = last_ws - prev_stop if last_ws >= prev_stop else 0
                 start = ws + prev_stop + 1 if ws else prev_start
             if prev_m >= 0 and (i == n or prev_stop <= start):
-                b = _context_break(cps, prev_start, prev_ae, flags, lower, punct, hashes, slots, voff, vcps,
-                                   abbrev, starter, ortho, coll, num_id, ts, te, bits, tid)
+                b = _context_break(cps, prev_start, prev_ae, flags, lower, punct, rec, vcps, coll, num_id, ts,
+                                   te, bits, tid)
                 if b < 0:
                     return -1
                 if b == 1:
@@ -448,8 +459,7 @@ def _spans_one(cps, flags, lower, punct, hashes, slots, voff, vcps, abbrev, star
 
 
 @njit(cache=True, parallel=True)
-def _spans_many(cps, starts, ends, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll,
-                num_id, rows, out, counts, n_chunks):
+def _spans_many(cps, starts, ends, flags, lower, punct, rec, vcps, coll, num_id, rows, out, counts, n_chunks):
     """Spans of every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with scratch arrays sized for its longest text and reused from text to text."""
     nt = starts.shape[0]
@@ -467,8 +477,8 @@ def _spans_many(cps, starts, ends, flags, lower, punct, hashes, slots, voff, vcp
         for t in range(lo, hi):
             a = starts[t]
             b = ends[t]
-            counts[t] = _spans_one(cps[a:b], flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho,
-                                   coll, num_id, out[rows[t]:rows[t] + (b - a) + 1], raw, ts, te, bits, tid)
+            counts[t] = _spans_one(cps[a:b], flags, lower, punct, rec, vcps, coll, num_id,
+                                   out[rows[t]:rows[t] + (b - a) + 1], raw, ts, te, bits, tid)
 
 
 def run_spans(texts: list[str]):
@@ -476,7 +486,7 @@ def run_spans(texts: list[str]):
     text ``t``'s spans are ``spans[rows[t]:][:counts[t]]``, ``counts[t] < 0`` where the
     kernel defers to the reference."""
     flags, lower = tables()
-    hashes, slots, voff, vcps, abbrev, starter, ortho, coll, num_id, punct = model_arrays()
+    rec, vcps, coll, num_id, punct = model_arrays()
     cps, starts, ends = encode_texts(texts)
     rows = np.zeros(len(texts), dtype=np.int64)  # a text of n code points has n + 1 rows
     if len(texts) > 1:
@@ -484,8 +494,8 @@ def run_spans(texts: list[str]):
     out = np.empty((cps.shape[0] + len(texts) + 1, 2), dtype=np.int64)
     counts = np.empty(len(texts), dtype=np.int64)
     with kernel_threads(cps.shape[0]):
-        _spans_many(cps, starts, ends, flags, lower, punct, hashes, slots, voff, vcps, abbrev, starter, ortho, coll,
-                    num_id, rows, out, counts, thread_runs(len(texts)))
+        _spans_many(cps, starts, ends, flags, lower, punct, rec, vcps, coll, num_id, rows, out, counts,
+                    thread_runs(len(texts)))
     return cps, starts, ends, out, rows, counts
 
 
