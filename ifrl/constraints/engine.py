@@ -98,15 +98,13 @@ def _group(instruction_id_lists, kwargs_lists, row_texts, where):
         if type(ids) is not list or type(kws) is not list or len(ids) != len(kws):
             ids, kws = _row_lists(ids, kws, where, r)
         starts.append(k)
-        j = 0
-        for iid in ids:
+        for iid, kw in zip(ids, kws):
             g = groups.get(iid) if type(iid) is str else None
             if g is None:
-                g = groups[iid] = [_lookup(reg, iid, where, r, j), [], [], []]
-            g[1].append(kws[j])
+                g = groups[iid] = [_lookup(reg, iid, where, r, k - starts[-1]), [], [], []]
+            g[1].append(kw)
             g[2].append(text)
             g[3].append(k)
-            j += 1
             k += 1
         r += 1
     starts.append(k)

@@ -593,17 +593,9 @@ def _case_ok(cps, flags, case):
     return cased
 
 
-@njit(cache=True)
-def _is_ascii(cps, m):
-    for i in range(m):
-        if cps[i] >= 128:
-            return False
-    return True
-
-
 @njit(cache=True, parallel=True)
 def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob, nl,
-                 stream, targets, cases, n_chunks, compensated):
+                 stream, targets, cases, ascii_, n_chunks, compensated):
     """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with its scratch arrays and its n-gram cache (a pure key -> row map, so it stays valid
     from one text to the next)."""
@@ -625,7 +617,7 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
             if cases[t] != 0 and not _case_ok(cps[a:b], flags, cases[t]):
                 out[t] = CASE_FAILS
                 continue
-            keyed = _is_ascii(cps[a:b], min(b - a, MAX_TEXT))
+            keyed = ascii_[t]
             if keyed:
                 ng = _grams_ascii(cps[a:b], acode, abits, grams_idx)
             else:
@@ -768,11 +760,12 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
             cases[i] = 0
         cleaned.append(c)
     cps, starts, ends = encode_texts(cleaned)
+    ascii_ = np.fromiter(map(str.isascii, cleaned), dtype=np.bool_, count=len(cleaned))  # a flag, not a scan
     table, unigram, code, dense2, dense3, acode, abits, arow = hash_table()
     stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
         out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
-                           len(langs), stream, targets, cases, thread_runs(len(texts)), COMPENSATED_SUM)
+                           len(langs), stream, targets, cases, ascii_, thread_runs(len(texts)), COMPENSATED_SUM)
         while (out == REDO).any():  # a text drew past the precomputed outputs: double them
             stream = mt_stream(seed, 2 * stream.shape[0])
             redo = np.nonzero(out == REDO)[0]
@@ -780,7 +773,7 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
             c2, s2, e2 = encode_texts(sub)
             out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
                                      len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
-                                     thread_runs(len(sub)), COMPENSATED_SUM)
+                                     ascii_[redo], thread_runs(len(sub)), COMPENSATED_SUM)
     out[fails] = CASE_FAILS
     return out
 
