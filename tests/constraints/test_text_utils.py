@@ -255,3 +255,22 @@ def test_capital_counts_without_punkt_equal_nltk_on_built_texts(official):
     _capital_whole(cps, starts, ends, model_arrays()[-1], flags, per)
     assert (per >= 0).sum() > len(samples) // 4 and (per == -2).sum() > len(samples) // 4
     assert per[-6] == -2 and per[-4] == -2 and per[-3] >= 0  # "--" after closers, ".)", a plain break
+
+
+def test_punkt_shortcuts_equal_nltk_on_built_texts(official):
+    """The kernel decides "?"/"!" candidates without annotating their context, and reads
+    "A. B" contexts without the general tokenizer; on texts built to hit both (and the
+    abbreviations, initials, numbers, ellipses and closers around them) its spans equal
+    the reference's and NLTK's."""
+    from nltk.tokenize import PunktTokenizer
+
+    rng = random.Random(13)
+    pieces = ["word", "Word", "WORD", "Dr.", "e.g.", "U.S.", "J.", "3.", "No.", "etc.", "vs.", "Inc.", "x", "I",
+              ".", "?", "!", "?!", "...", ". . .", ")", "(", "\"", "'", "\u201d", ",", ";", "--", "42", "a1"]
+    seps = [" ", " ", " ", "", "\n", "\n\n", "  ", "\t"]
+    samples = ["".join(rng.choice(pieces) + rng.choice(seps) for _ in range(rng.randint(1, 40))) for _ in range(2500)]
+    samples += ["Why? No! Yes.", "A. B", "end.  Next", "Go?!  Now", "Is it? (yes) ok.", "3. Four. 5? Six!"]
+    tok = PunktTokenizer("english")
+    ref = [punkt.sentence_spans_ref(t) for t in samples]
+    assert punkt_fast.sentence_spans_batch(samples) == ref
+    assert ref == [list(tok.span_tokenize(t)) for t in samples]

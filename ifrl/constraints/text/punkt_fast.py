@@ -159,13 +159,41 @@ def _is_numeric(cps, s, e, flags):
 
 
 @njit(cache=True, inline="always")
-def _context_break(cps, cs, ce, flags, lower, punct, rec, vcps, coll, num_id,
-                   ts, te, bits, tid):
-    """1 if the context cps[cs:ce] has a non-final sentence break, 0 if not, -1 to defer.
+def _is_alnum_ascii(c):
+    return (48 <= c <= 57) or (65 <= c <= 90) or (97 <= c <= 122)
 
-    ``ts``/``te``/``tid``/``bits`` are scratch arrays at least ``ce - cs + 1`` long; ``tid[i]``
-    keeps the first pass's vocabulary id of token i without its final period (-3 when not
-    looked up), which the second pass needs again."""
+
+@njit(cache=True, inline="always")
+def _simple_pair(cps, cs, ce, flags, ts, te):
+    """2 when the context cps[cs:ce] is "A. B" (A, B runs of ASCII letters and digits,
+    whitespace between), with its two tokens "A." and "B" written to ``ts``/``te`` as
+    ``_tokenize`` writes them; 0 otherwise."""
+    p = cs
+    while p < ce and _is_alnum_ascii(cps[p]):
+        p += 1
+    if p == cs or p >= ce or cps[p] != 46:
+        return 0
+    m = p + 1
+    q = m
+    while q < ce and (flags[cps[q]] & 2) != 0:
+        q += 1
+    if q == m or q >= ce:
+        return 0
+    r = q
+    while r < ce and _is_alnum_ascii(cps[r]):
+        r += 1
+    if r != ce:
+        return 0
+    ts[0] = cs
+    te[0] = m
+    ts[1] = q
+    te[1] = ce
+    return 2
+
+
+@njit(cache=True, inline="always")
+def _tokenize(cps, cs, ce, flags, punct, ts, te):
+    """Punkt's word tokens of cps[cs:ce], line by line, as (ts[i], te[i]); their number."""
     nt = 0
     ls = cs
     while ls <= ce:
@@ -218,6 +246,20 @@ def _context_break(cps, cs, ce, flags, lower, punct, rec, vcps, coll, num_id,
                     nt += 1
                     p += 1
         ls = le + 1
+    return nt
+
+
+@njit(cache=True, inline="always")
+def _context_break(cps, cs, ce, flags, lower, punct, rec, vcps, coll, num_id,
+                   ts, te, bits, tid):
+    """1 if the context cps[cs:ce] has a non-final sentence break, 0 if not, -1 to defer.
+
+    ``ts``/``te``/``tid``/``bits`` are scratch arrays at least ``ce - cs + 1`` long; ``tid[i]``
+    keeps the first pass's vocabulary id of token i without its final period (-3 when not
+    looked up), which the second pass needs again."""
+    nt = _simple_pair(cps, cs, ce, flags, ts, te)
+    if nt == 0:  # the general tokenizer
+        nt = _tokenize(cps, cs, ce, flags, punct, ts, te)
     if nt < 2:
         return 0
     # first pass
@@ -386,8 +428,11 @@ def _spans_one(cps, flags, lower, punct, rec, vcps, coll, num_id, out,
                 ws = last_ws - prev_stop if last_ws >= prev_stop else 0
                 start = ws + prev_stop + 1 if ws else prev_start
             if prev_m >= 0 and (i == n or prev_stop <= start):
-                b = _context_break(cps, prev_start, prev_ae, flags, lower, punct, rec, vcps, coll, num_id, ts,
-                                   te, bits, tid)
+                if cps[prev_m] != 46:  # "?" and "!" are tokens of their own, always followed by one:
+                    b = 1  # a break (NLTK's first pass marks them, its second pass only revisits "x.")
+                else:
+                    b = _context_break(cps, prev_start, prev_ae, flags, lower, punct, rec, vcps, coll, num_id, ts,
+                                       te, bits, tid)
                 if b < 0:
                     return -1
                 if b == 1:
