@@ -11,7 +11,8 @@ the installed ``langdetect`` package (data, loaded at run time). The scoring loo
 re-implemented twice: ``detect_ref`` in plain Python (the oracle) and
 ``detect_batch`` in numba, which reads the same Mersenne Twister outputs (precomputed
 from the same seed) and does the same floating-point operations in the same order, so
-both give langdetect's answer bit for bit.
+both give langdetect's answer bit for bit. That includes the normalising ``sum()``, whose
+float algorithm changed in Python 3.12 (``COMPENSATED_SUM``).
 """
 
 from __future__ import annotations
