@@ -274,3 +274,14 @@ def test_punkt_shortcuts_equal_nltk_on_built_texts(official):
     ref = [punkt.sentence_spans_ref(t) for t in samples]
     assert punkt_fast.sentence_spans_batch(samples) == ref
     assert ref == [list(tok.span_tokenize(t)) for t in samples]
+
+
+@pytest.mark.parametrize("words", [8, 300])
+def test_langdetect_redo_when_the_precomputed_stream_runs_out(texts, monkeypatch, words):
+    """With only a few precomputed Mersenne Twister outputs, texts run out mid-trial (or in
+    the Gaussian draw) and are run again on a doubled stream; detection is unchanged."""
+    monkeypatch.setattr(L, "STREAM_WORDS", words)
+    monkeypatch.setattr(L, "_STREAMS", {})
+    sample = texts[::9] + EDGE_TEXTS
+    assert L.detect_batch(sample) == [L.detect_ref(t) for t in sample]
+    assert L._STREAMS[L.SEED].shape[0] > words  # the stream was extended

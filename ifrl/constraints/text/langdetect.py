@@ -452,7 +452,7 @@ def _random(stream, pos):
 
 
 @njit(cache=True, error_model="numpy")
-def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated):
+def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, acc, accp):
     """Language index from the n-gram rows ``grams_idx[:ng]`` (ng > 0), or UNKNOWN; with
     ``keyed``, ``grams_idx`` holds ASCII n-gram keys and their rows are ``arow[key]``.
 
@@ -465,9 +465,18 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated):
     the answer is decided, because each remaining trial can add at most 1/7 to any
     language's mean probability. The answer is then ``target`` or NOT_TARGET, the same
     verdict the full computation gives. (The normalising sum is never 0: the leading
-    language keeps at least (weight)^5 of its mass between normalisations.)"""
+    language keeps at least (weight)^5 of its mass between normalisations.)
+
+    The choices are read from a list of the accepted outputs (``acc``, with their stream
+    positions in ``accp``; scratch of ``stream.shape[0]`` entries), filled 256 outputs at
+    a time without a branch per output: the trials then have no data-dependent branch
+    in their draws. ``pos`` is the next unconsumed output, ``k`` the first accepted one
+    at or after it."""
     end = stream.shape[0]
     pos = 0
+    k = 0  # next accepted output to use
+    na = 0  # accepted outputs listed
+    scanned = 0  # outputs scanned into the list
     total = np.zeros(ROW)
     p = np.empty(ROW)
     blk = np.empty(5, dtype=np.int64)
@@ -494,6 +503,9 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated):
             z = np.cos(x2pi) * g2rad
             gauss_next = np.sin(x2pi) * g2rad
             have_gauss = True
+            while k < na and accp[k] < pos:  # outputs the Gaussian took are not choices
+                k += 1
+            scanned = max(scanned, pos)
         alpha = ALPHA + (0.0 + z * 1.0) * ALPHA_WIDTH
         weight = alpha / BASE_FREQ
         # Draws come in blocks that end where langdetect normalises (i % 5 == 0): the
@@ -503,16 +515,21 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated):
         i = 0
         while True:
             nb = 1 if i == 0 else 5
+            while na - k < nb:  # list more accepted outputs
+                if scanned >= end:
+                    return REDO
+                hi = min(scanned + 256, end)
+                for q in range(scanned, hi):
+                    r = stream[q] >> shift
+                    acc[na] = r
+                    accp[na] = q
+                    na += np.int64(r < ng)
+                scanned = hi
             for d in range(nb):
-                while True:
-                    if pos >= end:
-                        return REDO
-                    r = stream[pos] >> shift
-                    pos += 1
-                    if r < ng:
-                        break
-                g = grams_idx[r]
+                g = grams_idx[acc[k + d]]
                 blk[d] = arow[g] if keyed else g
+            k += nb
+            pos = accp[k - 1] + 1
             if nb == 1:
                 pr = prob[blk[0]]
                 for j in range(ROW):  # the padding stays 0
@@ -612,6 +629,8 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
         buf = np.empty(longest, dtype=np.int32)
         cache = np.empty((1 << CACHE_BITS, 2), dtype=np.int64)
         cache[:, 0] = -1
+        acc = np.empty(stream.shape[0], dtype=np.uint32)
+        accp = np.empty(stream.shape[0], dtype=np.int64)
         for t in range(lo, hi):
             a = starts[t]
             b = ends[t]
@@ -627,7 +646,7 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
             if ng == 0:
                 out[t] = NO_FEATURES
             else:
-                out[t] = _trials(grams_idx, ng, arow, keyed, prob, nl, stream, targets[t], compensated)
+                out[t] = _trials(grams_idx, ng, arow, keyed, prob, nl, stream, targets[t], compensated, acc, accp)
     return out
 
 
