@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from ifrl.constraints.text.punkt_fast import punct_class
 from ifrl.constraints.text.unicode import encode_texts, in_slices, kernel_threads, tables
 
 
@@ -408,10 +409,10 @@ def _capital_whole(cps, starts, ends, punct, flags, out):
             c = cps[i]
             d = cps[i + 1]
             if c == 46 or c == 63 or c == 33:
-                if d < 0x10000 and (punct[d] & 1) != 0:
+                if punct_class(punct, d) & 1:
                     inside = True
                     break
-            elif d == 45 and c < 0x10000 and (punct[c] & 4) != 0 and i + 2 < ends[t] and cps[i + 2] == 45:
+            elif d == 45 and (punct_class(punct, c) & 4) != 0 and i + 2 < ends[t] and cps[i + 2] == 45:
                 inside = True  # closers before "--" move to the sentence before the break
                 break
         out[t] = -2 if inside else _sentence_capitals(cps, base, n, 0, n, flags)

@@ -87,13 +87,18 @@ def _meta(rec, j, bit, width):
 
 
 @njit(cache=True, inline="always")
-def _pc(punct, c):
+def punct_class(punct, c):
+    """Punkt's punctuation class bits of code point ``c`` (C_NONWORD, C_NOSTART, C_CLOSER;
+    0 above the BMP) from the ``punct`` table of ``model_arrays``."""
     return punct[c] if c < 0x10000 else 0
 
 
 @njit(cache=True, inline="always")
 def _multichar(cps, p, le, flags):
-    """Length of Punkt's multi-character punctuation at p (--..., ....., ". . ."), else 0."""
+    """Length of Punkt's multi-character punctuation at p (--..., ....., ". . ."), else 0.
+    Every such run starts with "-" or ".", so other characters return at once."""
+    if cps[p] != 45 and cps[p] != 46:
+        return 0
     if p + 1 < le and cps[p] == 45 and cps[p + 1] == 45:
         q = p
         while q < le and cps[q] == 45:
@@ -208,32 +213,30 @@ def _tokenize(cps, cs, ce, flags, punct, ts, te):
         if not blank:
             p = ls
             while p < le:
-                c = cps[p]
-                L = _multichar(cps, p, le, flags) if c == 45 or c == 46 else 0
+                L = _multichar(cps, p, le, flags)
                 if L > 0:
                     ts[nt] = p
                     te[nt] = p + L
                     nt += 1
                     p += L
                     continue
+                c = cps[p]
                 if flags[c] & 2:
                     p += 1
                     continue
-                if ((punct[c] if c < 0x10000 else 0) & 2) == 0:
+                if (punct_class(punct, c) & 2) == 0:
                     e = p + 1
                     while True:
                         if e >= le:
                             break
                         d = cps[e]
-                        if (flags[d] & 2) or ((punct[d] if d < 0x10000 else 0) & 1) or (
-                                (d == 45 or d == 46) and _multichar(cps, e, le, flags) > 0):
+                        if (flags[d] & 2) or (punct_class(punct, d) & 1) or _multichar(cps, e, le, flags) > 0:
                             break
                         if d == 44:
                             if e + 1 >= le:
                                 break
                             d2 = cps[e + 1]
-                            if (flags[d2] & 2) or ((punct[d2] if d2 < 0x10000 else 0) & 1) or (
-                                    (d2 == 45 or d2 == 46) and _multichar(cps, e + 1, le, flags) > 0):
+                            if (flags[d2] & 2) or (punct_class(punct, d2) & 1) or _multichar(cps, e + 1, le, flags) > 0:
                                 break
                         e += 1
                     ts[nt] = p
@@ -407,7 +410,7 @@ def _spans_one(cps, flags, lower, punct, rec, vcps, coll, num_id, out,
                 last_ws = i - 1
             if (c == 46 or c == 63 or c == 33) and i + 1 < n:
                 d = cps[i + 1]
-                if _pc(punct, d) & 1:
+                if punct_class(punct, d) & 1:
                     is_m = True
                     ae = i + 2
                 elif flags[d] & 2:
@@ -471,7 +474,7 @@ def _spans_one(cps, flags, lower, punct, rec, vcps, coll, num_id, out,
         mlen = 0
         mend = 0
         p = s2
-        while p < e2 and (_pc(punct, cps[p]) & 4) != 0:
+        while p < e2 and (punct_class(punct, cps[p]) & 4) != 0:
             p += 1
             # lazy: the shortest run of closers followed by whitespace, "--" or the end
             if p < e2 and (flags[cps[p]] & 2) != 0:
