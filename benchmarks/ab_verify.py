@@ -32,9 +32,9 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
 
 
-def _take_ifrl_modules() -> dict:
-    """Remove the loaded ``ifrl`` modules from ``sys.modules`` and return them."""
-    return {m: sys.modules.pop(m) for m in [m for m in sys.modules if m == "ifrl" or m.startswith("ifrl.")]}
+def ifrl_modules() -> dict:
+    """The loaded ``ifrl`` modules, by name."""
+    return {m: mod for m, mod in sys.modules.items() if m == "ifrl" or m.startswith("ifrl.")}
 
 
 def load_old(rev: str, into: str, batch):
@@ -44,7 +44,9 @@ def load_old(rev: str, into: str, batch):
     from ifrl.constraints import verify_batch  # the old engine
 
     verify_batch(*batch)
-    mods = _take_ifrl_modules()
+    mods = ifrl_modules()
+    for m in mods:  # set aside, so that the working tree's ifrl imports under the same names
+        del sys.modules[m]
     sys.path.remove(into)
     return verify_batch, mods
 
@@ -93,7 +95,7 @@ def main() -> int:
         from ifrl.constraints import verify_batch as new_vb
 
         new_want = new_vb(resp, ids, kws, mode=args.mode)
-        new_mods = {m: sys.modules[m] for m in sys.modules if m == "ifrl" or m.startswith("ifrl.")}
+        new_mods = ifrl_modules()
         sys.modules.update(old_mods)
         if old_vb(resp, ids, kws, mode=args.mode) != new_want:
             print("the two engines give different verdicts", file=sys.stderr)
