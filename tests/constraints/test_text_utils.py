@@ -276,6 +276,38 @@ def test_punkt_shortcuts_equal_nltk_on_built_texts(official):
     assert ref == [list(tok.span_tokenize(t)) for t in samples]
 
 
+def test_punkt_next_type_lookups_equal_nltk_on_built_texts(official):
+    """The second pass's rules (the collocation test, the orthographic heuristics after
+    abbreviations, ellipses, initials and numbers, sentence starters): texts built from
+    those tokens, before collocation partners, sentence starters and words of every
+    orthographic context in every case, get NLTK's spans."""
+    from nltk.tokenize import PunktTokenizer
+
+    m = punkt.english_model()
+    rng = random.Random(17)
+    seconds = sorted({b for _, b in m.collocations})
+    starters = sorted(m.sent_starters)
+    ortho = sorted(m.ortho_context)
+    before = ["3.", "42.", "1.5.", "B.", "b.", "J.", "x.", "Dr.", "e.g.", "etc.", "Inc.", "vs.", "...", ". . .",
+              "word.", "Word.", "WORD.", "end?", "no!", "pay-fone."]
+    def nxt():
+        w = rng.choice(seconds + starters + [rng.choice(ortho) for _ in range(4)] + ["the", "xyzzy", "42", ","])
+        return rng.choice([w, w.capitalize(), w.upper()])
+    samples = []
+    for _ in range(2500):
+        parts = []
+        for _ in range(rng.randint(1, 12)):
+            parts += [rng.choice(before), rng.choice([" ", "  ", "\n", " (", ' "']), nxt(), rng.choice([" ", ". ", ".\n"])]
+        samples.append("".join(parts))
+    tok = PunktTokenizer("english")
+    ref = [punkt.sentence_spans_ref(t) for t in samples]
+    assert punkt_fast.sentence_spans_batch(samples) == ref
+    assert ref == [list(tok.span_tokenize(t)) for t in samples]
+    # the built texts reach both outcomes of the heuristics: breaks kept and breaks removed
+    assert sum(len(r) for r in ref) > 2 * len(samples)
+    assert any(len(r) == 1 for r, t in zip(ref, samples) if t.count(". ") >= 2)
+
+
 @pytest.mark.parametrize("words", [8, 300])
 def test_langdetect_redo_when_the_precomputed_stream_runs_out(texts, monkeypatch, words):
     """With only a few precomputed Mersenne Twister outputs, texts run out mid-trial (or in
