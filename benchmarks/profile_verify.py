@@ -72,25 +72,23 @@ def main() -> int:
     plan = engine._plan
     engine._plan = timed("_plan (grouping, kwargs)", plan)
 
-    for _ in range(3):  # compile / load caches
-        verify_batch(resp, ids, kws)
-    times.clear()
-    total = []
-    for _ in range(args.reps):
-        t0 = time.perf_counter()
-        verify_batch(resp, ids, kws)
-        total.append(time.perf_counter() - t0)
-    engine_t = {k: statistics.median(v) for k, v in times.items()}
-    alone = {}
-    for name, (fn, a) in calls.items():
-        fn(*a)
+    def median_time(fn, *a):
         ts = []
         for _ in range(args.reps):
             t0 = time.perf_counter()
             fn(*a)
             ts.append(time.perf_counter() - t0)
-        alone[name] = statistics.median(ts)
-    tot = statistics.median(total)
+        return statistics.median(ts)
+
+    for _ in range(3):  # compile / load caches
+        verify_batch(resp, ids, kws)
+    times.clear()
+    tot = median_time(verify_batch, resp, ids, kws)
+    engine_t = {k: statistics.median(v) for k, v in times.items()}
+    alone = {}
+    for name, (fn, a) in calls.items():
+        fn(*a)
+        alone[name] = median_time(fn, *a)
     print(f"verify_batch, {args.rows} rows, strict: median {tot * 1e3:.2f} ms over {args.reps} calls\n")
     print("| part | engine us | share | back to back us | engine / back to back |")
     print("|---|---|---|---|---|")

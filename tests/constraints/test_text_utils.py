@@ -257,23 +257,29 @@ def test_capital_counts_without_punkt_equal_nltk_on_built_texts(official):
     assert per[-6] == -2 and per[-4] == -2 and per[-3] >= 0  # "--" after closers, ".)", a plain break
 
 
+def _assert_spans_equal_reference_and_nltk(samples):
+    """The kernel's spans of ``samples`` equal the reference's, which equal NLTK's; returns them."""
+    from nltk.tokenize import PunktTokenizer
+
+    tok = PunktTokenizer("english")
+    ref = [punkt.sentence_spans_ref(t) for t in samples]
+    assert punkt_fast.sentence_spans_batch(samples) == ref
+    assert ref == [list(tok.span_tokenize(t)) for t in samples]
+    return ref
+
+
 def test_punkt_shortcuts_equal_nltk_on_built_texts(official):
     """The kernel decides "?"/"!" candidates without annotating their context, and reads
     "A. B" contexts without the general tokenizer; on texts built to hit both (and the
     abbreviations, initials, numbers, ellipses and closers around them) its spans equal
     the reference's and NLTK's."""
-    from nltk.tokenize import PunktTokenizer
-
     rng = random.Random(13)
     pieces = ["word", "Word", "WORD", "Dr.", "e.g.", "U.S.", "J.", "3.", "No.", "etc.", "vs.", "Inc.", "x", "I",
               ".", "?", "!", "?!", "...", ". . .", ")", "(", "\"", "'", "\u201d", ",", ";", "--", "42", "a1"]
     seps = [" ", " ", " ", "", "\n", "\n\n", "  ", "\t"]
     samples = ["".join(rng.choice(pieces) + rng.choice(seps) for _ in range(rng.randint(1, 40))) for _ in range(2500)]
     samples += ["Why? No! Yes.", "A. B", "end.  Next", "Go?!  Now", "Is it? (yes) ok.", "3. Four. 5? Six!"]
-    tok = PunktTokenizer("english")
-    ref = [punkt.sentence_spans_ref(t) for t in samples]
-    assert punkt_fast.sentence_spans_batch(samples) == ref
-    assert ref == [list(tok.span_tokenize(t)) for t in samples]
+    _assert_spans_equal_reference_and_nltk(samples)
 
 
 def test_punkt_next_type_lookups_equal_nltk_on_built_texts(official):
@@ -281,8 +287,6 @@ def test_punkt_next_type_lookups_equal_nltk_on_built_texts(official):
     abbreviations, ellipses, initials and numbers, sentence starters): texts built from
     those tokens, before collocation partners, sentence starters and words of every
     orthographic context in every case, get NLTK's spans."""
-    from nltk.tokenize import PunktTokenizer
-
     m = punkt.english_model()
     rng = random.Random(17)
     seconds = sorted({b for _, b in m.collocations})
@@ -290,6 +294,7 @@ def test_punkt_next_type_lookups_equal_nltk_on_built_texts(official):
     ortho = sorted(m.ortho_context)
     before = ["3.", "42.", "1.5.", "B.", "b.", "J.", "x.", "Dr.", "e.g.", "etc.", "Inc.", "vs.", "...", ". . .",
               "word.", "Word.", "WORD.", "end?", "no!", "pay-fone."]
+
     def nxt():
         w = rng.choice(seconds + starters + [rng.choice(ortho) for _ in range(4)] + ["the", "xyzzy", "42", ","])
         return rng.choice([w, w.capitalize(), w.upper()])
@@ -299,10 +304,7 @@ def test_punkt_next_type_lookups_equal_nltk_on_built_texts(official):
         for _ in range(rng.randint(1, 12)):
             parts += [rng.choice(before), rng.choice([" ", "  ", "\n", " (", ' "']), nxt(), rng.choice([" ", ". ", ".\n"])]
         samples.append("".join(parts))
-    tok = PunktTokenizer("english")
-    ref = [punkt.sentence_spans_ref(t) for t in samples]
-    assert punkt_fast.sentence_spans_batch(samples) == ref
-    assert ref == [list(tok.span_tokenize(t)) for t in samples]
+    ref = _assert_spans_equal_reference_and_nltk(samples)
     # the built texts reach both outcomes of the heuristics: breaks kept and breaks removed
     assert sum(len(r) for r in ref) > 2 * len(samples)
     assert any(len(r) == 1 for r, t in zip(ref, samples) if t.count(". ") >= 2)
