@@ -319,3 +319,70 @@ def test_langdetect_redo_when_the_precomputed_stream_runs_out(texts, monkeypatch
     sample = texts[::9] + EDGE_TEXTS
     assert L.detect_batch(sample) == [L.detect_ref(t) for t in sample]
     assert L._STREAMS[L.SEED].shape[0] > words  # the stream was extended
+
+
+def _mixed_script_texts(rows, n, seed):
+    """Pieces of English and of non-Latin responses glued together: the leading language
+    changes along the text, so retired languages grow back and trials run long."""
+    rng = random.Random(seed)
+    latin = [r["response"] for r in rows if r["response"].isascii()]
+    other = [r["response"] for r in rows if sum(ord(c) > 127 for c in r["response"]) > len(r["response"]) // 3]
+    out = []
+    for _ in range(n):
+        parts = []
+        for _ in range(rng.randint(2, 8)):
+            src = rng.choice(other if rng.random() < 0.5 else latin)
+            a = rng.randrange(len(src))
+            parts.append(src[a:a + rng.randint(3, 200)])
+        out.append(" ".join(parts))
+    return out
+
+
+# texts of one or two n-grams: their trials never converge and run ITERATION_LIMIT draws
+SHORT_TEXTS = ["A", "I", "a", "ok", "OK", "x y", "Ja", "e", "\u0416", "\u4e2d", "A A A", "hi", "zz"]
+
+
+@pytest.mark.parametrize("level", ["off", "test"])
+def test_langdetect_retired_languages_change_no_result(texts, ifeval_rows, monkeypatch, level):
+    """Retiring languages (``RETIRE_BELOW``) gives the reference's detection and the same
+    verdicts with retiring off, and with every check failing, so that each trial that
+    retired a language is resumed without retiring (REDO_TRIAL): on IFEval responses, fuzzed
+    ones, texts that mix scripts and texts whose trials run ITERATION_LIMIT draws."""
+    import numpy as np
+
+    sample = texts[::4] + SHORT_TEXTS + _mixed_script_texts(ifeval_rows, 120, 19)
+    want = [L.detect_ref(t) for t in sample]
+    en = ["en"] * len(sample)
+    assert L.detect_batch(sample) == want
+    on = L.is_language_batch(sample, en)
+    monkeypatch.setattr(L, "RETIRE", L.RETIRE_OFF if level == "off" else L.RETIRE_TEST)
+    assert L.detect_batch(sample) == want
+    assert L.is_language_batch(sample, en) == on
+    # the kernel's mean probabilities: bit for bit with every trial resumed, and within
+    # APPROX_TOTAL (retired languages add 0) with retiring on
+    langs, _, prob, _ = L.profiles()
+    acode, abits, arow = L.hash_table()[5:8]
+    stream = L.mt_stream(L.SEED)
+    acc = np.empty(stream.shape[0], dtype=np.uint32)
+    accp = np.empty(stream.shape[0], dtype=np.int64)
+    saved = np.empty(L.ROW + 8)
+    resumed = 0
+    for t in [s for s in sample if s.isascii()][:150] + ["A"]:
+        cps = np.frombuffer(t.encode("ascii"), dtype=np.uint8).astype(np.uint32)
+        grams = np.empty(3 * len(t) + 3, dtype=np.int32)
+        ng = L._grams_ascii(cps, acode, abits, grams)
+        if ng == 0:
+            continue
+        args = (grams, ng, arow, True, prob, len(langs), stream, -1, L.COMPENSATED_SUM, acc, accp)
+        exact = L._trials(*args, L.RETIRE_OFF, saved, False)
+        want = saved[: len(langs)].copy()
+        if L.COMPENSATED_SUM:  # retiring needs the in-order sum
+            continue
+        r = L._trials(*args, L.RETIRE_TEST, saved, False)
+        while r == L.REDO_TRIAL:
+            resumed += 1
+            r = L._trials(*args, L.RETIRE_OFF, saved, True)
+        assert r == exact and saved[: len(langs)].tobytes() == want.tobytes(), t[:80]
+        assert L._trials(*args, L.RETIRE_ON, saved, False) in (exact, L.REDO_EXACT), t[:80]
+        assert np.all(want - L.APPROX_TOTAL <= saved[: len(langs)]) and np.all(saved[: len(langs)] <= want), t[:80]
+    assert L.COMPENSATED_SUM or resumed > 40

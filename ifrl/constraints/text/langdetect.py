@@ -45,6 +45,38 @@ ROW = 64  # profile row width (55 languages, zero padded)
 STREAM_WORDS = 1 << 16  # Mersenne Twister outputs precomputed for the numba trials
 REDO = -4  # the precomputed outputs ran out: extend them and run the text again
 CASE_FAILS = -5  # the text fails the case test asked with it (not detected)
+REDO_EXACT = -6  # retiring languages could not be proven exact: run the text without it
+REDO_TRIAL = -7  # a retired bound failed its check: go on from that trial without retiring
+# Retired languages (``_trials`` with RETIRE_ON). Once a trial has run RETIRE_AFTER draws,
+# a language whose normalised probability is below RETIRE_BELOW no longer changes
+# langdetect's arithmetic unless it grows back, and left alone it would soon be subnormal.
+# Its slot then holds an upper bound on its true value, scaled by RETIRE_SCALE (exact, and
+# a normal double): the bound is multiplied by the same factors as the live values,
+# divided by the same sums, and kept at or above RETIRE_CLAMP. Each rounding of the true
+# value (relative 2**-53, or absolute 2**-1075 where it is subnormal) is then covered by
+# the bound, with a relative slack below 2**-40 over ITERATION_LIMIT draws.
+# The sum of the live values equals langdetect's sum bit for bit when every retired true
+# value vanishes where it is added: below half an ulp of its partial sum (bound below
+# 2**-56 of it: ABSORB once scaled), or, where not, when a later live language absorbs
+# everything before it (the partial sum plus the retired bounds before it below 2**-56 of
+# its value: RESET), which makes that partial sum the same in both. Checked at every sum;
+# when it fails, the trial is run again without retiring (REDO_TRIAL). The live values
+# are then langdetect's, bit for bit, and stay at or above 2**-616 (RETIRE_BELOW times
+# five factors of at least 1e-7), so they are never subnormal. A retired language's true
+# value is below 2**-55 of the sum, so it never passes CONV_THRESHOLD, and it adds 0 to
+# the mean here where its true share is below 2**-55 / 7: each total is low by at most
+# APPROX_TOTAL. The early stop's bound allows 1e-9 for rounding, and a final choice within
+# APPROX_TOTAL of another language is run again exactly (REDO_EXACT).
+RETIRE_OFF, RETIRE_ON, RETIRE_TEST = 0, 1, 2
+RETIRE = RETIRE_ON  # what detection runs with (tests set the others)
+RETIRE_AFTER = 100  # draws into a trial; most trials have converged by then
+RETIRE_BELOW = 2.0 ** -500
+RETIRE_SCALE = 2.0 ** 600
+RETIRE_CLAMP = 2.0 ** -300
+ABSORB = 2.0 ** 544
+UNSCALE = 2.0 ** -600
+RESET = 2.0 ** 56
+APPROX_TOTAL = 1e-15
 # langdetect normalises with Python's sum(): a plain left-to-right sum of floats up to
 # Python 3.11, Neumaier-compensated from 3.12 on (CPython gh-100425). The kernel does what
 # the running interpreter does; ``neumaier_sum`` is that algorithm in Python.
@@ -452,7 +484,7 @@ def _random(stream, pos):
 
 
 @njit(cache=True, error_model="numpy")
-def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, acc, accp):
+def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, acc, accp, retire, saved, resume):
     """Language index from the n-gram rows ``grams_idx[:ng]`` (ng > 0), or UNKNOWN; with
     ``keyed``, ``grams_idx`` holds ASCII n-gram keys and their rows are ``arow[key]``.
 
@@ -471,7 +503,17 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
     positions in ``accp``; scratch of ``stream.shape[0]`` entries), filled 256 outputs at
     a time without a branch per output: the trials then have no data-dependent branch
     in their draws. ``pos`` is the next unconsumed output, ``k`` the first accepted one
-    at or after it."""
+    at or after it.
+
+    With ``retire`` (RETIRE_ON), a trial that runs past RETIRE_AFTER draws stops computing
+    the languages whose probability has fallen below RETIRE_BELOW, so that no value reaches
+    the subnormal range, where every operation costs a microcode assist (the trials of a
+    one-letter text ran 1.8x faster). The verdict stays exact (see RETIRE_BELOW). Where a
+    check cannot prove it, the result is REDO_TRIAL, with the state at the start of that
+    trial in ``saved``: run again with ``resume`` and RETIRE_OFF, it goes on from there.
+    ``saved[:nl]`` holds the mean probabilities after the last trial run.
+    REDO_EXACT asks for a whole run with RETIRE_OFF. RETIRE_TEST retires from the first
+    draw and fails every check (for the tests of the resumed run)."""
     end = stream.shape[0]
     pos = 0
     k = 0  # next accepted output to use
@@ -486,9 +528,27 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
     while (1 << kbits) <= ng:
         kbits += 1
     shift = np.uint32(32 - kbits)
-    for _t in range(N_TRIAL):
+    live = np.empty(ROW)  # 1.0 for a live language, 0.0 once retired
+    approx = False  # some language was retired: the totals are exact to APPROX_TOTAL
+    t0 = 0
+    if resume:  # go on from the trial whose check failed, retiring nothing from there on
+        for j in range(nl):
+            total[j] = saved[j]
+        pos = np.int64(saved[ROW])
+        k = np.int64(saved[ROW + 1])
+        na = np.int64(saved[ROW + 2])
+        scanned = np.int64(saved[ROW + 3])
+        have_gauss = saved[ROW + 4] != 0.0
+        gauss_next = saved[ROW + 5]
+        t0 = np.int64(saved[ROW + 6])
+        approx = saved[ROW + 7] != 0.0
+    for _t in range(t0, N_TRIAL):
+        # the state at the trial's start, kept for a resumed run (REDO_TRIAL); the totals
+        # change only at its end
+        pos_t, k_t, na_t, scanned_t, have_gauss_t, gauss_next_t = pos, k, na, scanned, have_gauss, gauss_next
         for j in range(ROW):
             p[j] = 0.0
+            live[j] = 1.0 if j < nl else 0.0  # the padding counts as retired: its bound stays tiny
         for j in range(nl):
             p[j] = 1.0 / nl
         if have_gauss:
@@ -508,6 +568,11 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
             scanned = max(scanned, pos)
         alpha = ALPHA + (0.0 + z * 1.0) * ALPHA_WIDTH
         weight = alpha / BASE_FREQ
+        # retire only where the bounds hold: every factor at least 1e-7, and the in-order
+        # sum (the compensated one keeps what it absorbs)
+        retire_t = RETIRE_BELOW if retire != RETIRE_OFF and not compensated and weight >= 1e-7 else 0.0
+        retired = False  # some language is retired in this trial
+        failed = False
         # Draws come in blocks that end where langdetect normalises (i % 5 == 0): the
         # first block is draw 0, then draws 1-5, 6-10, ... A block's rows are drawn
         # first, then each probability is multiplied by the block's factors in a register,
@@ -562,18 +627,60 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
                     s += c
             else:  # in order, as Python's sum() up to 3.11
                 s = 0.0
-                for j in range(nl):
-                    s += p[j]
-            conv = False  # max(p) > CONV_THRESHOLD, as an or-reduction
-            for j in range(ROW):
-                v = p[j] / s
-                p[j] = v
-                conv |= v > CONV_THRESHOLD
+                if retired:  # the sum of the live values, and the check of RETIRE_BELOW
+                    pb = 0.0  # retired bounds so far
+                    last_open = -1  # the last retired language not absorbed where it is added
+                    last_reset = -1  # the last live language that absorbs everything before it
+                    for j in range(nl):  # selects only: the chain of additions sets the pace
+                        x = p[j]
+                        lv = live[j]
+                        xr = x * (1.0 - lv)
+                        last_open = j if (lv == 0.0) & (xr >= s * ABSORB) else last_open
+                        last_reset = j if (lv != 0.0) & ((s + pb * UNSCALE) * RESET < x) else last_reset
+                        pb += xr
+                        s += x * lv  # a retired language adds 0.0
+                    if last_open > last_reset:
+                        failed = True
+                        break
+                else:
+                    for j in range(nl):
+                        s += p[j]
+            # trials that run long are where values underflow: retiring starts there
+            below = retire_t if i >= RETIRE_AFTER or retire == RETIRE_TEST else 0.0
+            conv = False  # max(p) > CONV_THRESHOLD over the live languages, as an or-reduction
+            if below == 0.0:  # nothing is retired in this trial
+                for j in range(ROW):
+                    v = p[j] / s
+                    p[j] = v
+                    conv |= v > CONV_THRESHOLD
+            else:
+                for j in range(ROW):
+                    v = p[j] / s
+                    lv = live[j]
+                    conv |= v * lv > CONV_THRESHOLD
+                    new = (v < below) & (lv != 0.0)
+                    p[j] = (v * RETIRE_SCALE if new else v) if lv != 0.0 else max(v, RETIRE_CLAMP)
+                    live[j] = 0.0 if new else lv
+                    retired |= new
             if conv or i >= ITERATION_LIMIT:
                 break
             i += 1
-        for j in range(nl):
-            total[j] += p[j] / N_TRIAL
+        if failed or (retired and retire == RETIRE_TEST):
+            for j in range(nl):
+                saved[j] = total[j]
+            saved[ROW] = pos_t
+            saved[ROW + 1] = k_t
+            saved[ROW + 2] = na_t
+            saved[ROW + 3] = scanned_t
+            saved[ROW + 4] = 1.0 if have_gauss_t else 0.0
+            saved[ROW + 5] = gauss_next_t
+            saved[ROW + 6] = _t
+            saved[ROW + 7] = 1.0 if approx else 0.0
+            return REDO_TRIAL
+        approx |= retired
+        for j in range(nl):  # a retired language's true share is below 2**-55 / N_TRIAL: 0 here
+            total[j] += p[j] * live[j] / N_TRIAL
+            saved[j] = total[j]  # the totals so far: the start of the next trial's state
         if target >= 0:
             bound = (N_TRIAL - 1 - _t) / N_TRIAL + 1e-9
             tv = total[target]
@@ -592,6 +699,10 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
         if total[j] > best_p:
             best = j
             best_p = total[j]
+    if approx:  # each total may lie up to APPROX_TOTAL above its value here
+        for j in range(nl):
+            if j != best and abs(total[j] - best_p) <= APPROX_TOTAL:
+                return REDO_EXACT
     return best
 
 
@@ -613,7 +724,7 @@ def _case_ok(cps, flags, case):
 
 @njit(cache=True, parallel=True)
 def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob, nl,
-                 stream, targets, cases, ascii_, n_chunks, compensated):
+                 stream, targets, cases, ascii_, n_chunks, compensated, retire):
     """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with its scratch arrays and its n-gram cache (a pure key -> row map, so it stays valid
     from one text to the next)."""
@@ -631,6 +742,7 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
         cache[:, 0] = -1
         acc = np.empty(stream.shape[0], dtype=np.uint32)
         accp = np.empty(stream.shape[0], dtype=np.int64)
+        saved = np.empty(ROW + 8)
         for t in range(lo, hi):
             a = starts[t]
             b = ends[t]
@@ -646,7 +758,16 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
             if ng == 0:
                 out[t] = NO_FEATURES
             else:
-                out[t] = _trials(grams_idx, ng, arow, keyed, prob, nl, stream, targets[t], compensated, acc, accp)
+                rt = retire
+                resume = False
+                while True:  # one call site: the trials are compiled once into this loop
+                    r = _trials(grams_idx, ng, arow, keyed, prob, nl, stream, targets[t], compensated, acc, accp,
+                                rt, saved, resume)
+                    if r != REDO_TRIAL and r != REDO_EXACT:
+                        break
+                    rt = RETIRE_OFF  # the rest of this text's trials run exactly
+                    resume = r == REDO_TRIAL
+                out[t] = r
     return out
 
 
@@ -785,7 +906,8 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
     stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
         out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
-                           len(langs), stream, targets, cases, ascii_, thread_runs(len(texts)), COMPENSATED_SUM)
+                           len(langs), stream, targets, cases, ascii_, thread_runs(len(texts)), COMPENSATED_SUM,
+                           RETIRE)
         while (out == REDO).any():  # a text drew past the precomputed outputs: double them
             stream = mt_stream(seed, 2 * stream.shape[0])
             redo = np.nonzero(out == REDO)[0]
@@ -793,7 +915,7 @@ def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.nda
             c2, s2, e2 = encode_texts(sub)
             out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
                                      len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
-                                     ascii_[redo], thread_runs(len(sub)), COMPENSATED_SUM)
+                                     ascii_[redo], thread_runs(len(sub)), COMPENSATED_SUM, RETIRE)
     out[fails] = CASE_FAILS
     return out
 
