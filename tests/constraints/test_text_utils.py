@@ -183,10 +183,9 @@ def test_ascii_ngram_keys_equal_the_general_extraction():
     g_ascii = np.empty(3 * L.MAX_TEXT + 3, dtype=np.int32)
     g_general = np.empty_like(g_ascii)
     buf = np.empty(L.MAX_TEXT + 1, dtype=np.int32)
-    cache = np.full((1 << L.CACHE_BITS, 2), -1, dtype=np.int64)
     for t, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
         n1 = L._grams_ascii(cps[a:b], acode, abits, g_ascii)
-        n2 = L._grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, g_general, cache)
+        n2 = L._grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, g_general)
         assert n1 == n2 and (arow[g_ascii[:n1]] == g_general[:n2]).all(), repr(samples[t][:80])
         if t % 10 == 0:  # and the reference extraction's n-grams, row for row
             rows = np.searchsorted(keys, [L.gram_key(g) for g in L.ngrams_ref(samples[t])]).astype(np.int32)
