@@ -346,7 +346,9 @@ def test_langdetect_retired_languages_change_no_result(texts, ifeval_rows, monke
     """Retiring languages (``RETIRE_BELOW``) gives the reference's detection and the same
     verdicts with retiring off, and with every check failing, so that each trial that
     retired a language is resumed without retiring (REDO_TRIAL): on IFEval responses, fuzzed
-    ones, texts that mix scripts and texts whose trials run ITERATION_LIMIT draws."""
+    ones, texts that mix scripts and texts whose trials run ITERATION_LIMIT draws. Retiring
+    languages that still matter (RETIRE_WIDE, below 2**-20) is caught by the checks: the
+    mean probabilities stay within APPROX_TOTAL of langdetect's."""
     import numpy as np
 
     sample = texts[::4] + SHORT_TEXTS + _mixed_script_texts(ifeval_rows, 120, 19)
@@ -365,7 +367,7 @@ def test_langdetect_retired_languages_change_no_result(texts, ifeval_rows, monke
     acc = np.empty(stream.shape[0], dtype=np.uint32)
     accp = np.empty(stream.shape[0], dtype=np.int64)
     saved = np.empty(L.ROW + 8)
-    resumed = 0
+    resumed = caught = 0
     for t in [s for s in sample if s.isascii()][:150] + ["A"]:
         cps = np.frombuffer(t.encode("ascii"), dtype=np.uint8).astype(np.uint32)
         grams = np.empty(3 * len(t) + 3, dtype=np.int32)
@@ -382,6 +384,13 @@ def test_langdetect_retired_languages_change_no_result(texts, ifeval_rows, monke
             resumed += 1
             r = L._trials(*args, L.RETIRE_OFF, saved, True)
         assert r == exact and saved[: len(langs)].tobytes() == want.tobytes(), t[:80]
+        # languages retired while they still matter: the checks must catch it
+        r = L._trials(*args, L.RETIRE_WIDE, saved, False)
+        while r == L.REDO_TRIAL:
+            caught += 1
+            r = L._trials(*args, L.RETIRE_OFF, saved, True)
+        assert r in (exact, L.REDO_EXACT), t[:80]
+        assert np.all(np.abs(saved[: len(langs)] - want) <= L.APPROX_TOTAL), t[:80]
         assert L._trials(*args, L.RETIRE_ON, saved, False) in (exact, L.REDO_EXACT), t[:80]
         assert np.all(want - L.APPROX_TOTAL <= saved[: len(langs)]) and np.all(saved[: len(langs)] <= want), t[:80]
-    assert L.COMPENSATED_SUM or resumed > 40
+    assert L.COMPENSATED_SUM or (resumed > 40 and caught > 40)

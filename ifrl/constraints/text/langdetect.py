@@ -66,7 +66,8 @@ REDO_TRIAL = -7  # a retired bound failed its check: go on from that trial witho
 # the mean here where its true share is below 2**-55 / 7: each total is low by at most
 # APPROX_TOTAL. The early stop's bound allows 1e-9 for rounding, and a final choice within
 # APPROX_TOTAL of another language is run again exactly (REDO_EXACT).
-RETIRE_OFF, RETIRE_ON, RETIRE_TEST = 0, 1, 2
+RETIRE_OFF, RETIRE_ON, RETIRE_TEST, RETIRE_WIDE = 0, 1, 2, 3
+RETIRE_WIDE_BELOW = 2.0 ** -20  # RETIRE_WIDE's threshold: the checks then fail often
 RETIRE = RETIRE_ON  # what detection runs with (tests set the others)
 RETIRE_AFTER = 100  # draws into a trial; most trials have converged by then
 RETIRE_BELOW = 2.0 ** -500
@@ -504,8 +505,10 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
     check cannot prove it, the result is REDO_TRIAL, with the state at the start of that
     trial in ``saved``: run again with ``resume`` and RETIRE_OFF, it goes on from there.
     ``saved[:nl]`` holds the mean probabilities after the last trial run.
-    REDO_EXACT asks for a whole run with RETIRE_OFF. RETIRE_TEST retires from the first
-    draw and fails every check (for the tests of the resumed run)."""
+    REDO_EXACT asks for a whole run with RETIRE_OFF. For the tests: RETIRE_TEST retires
+    from the first draw and fails every check (every such trial is resumed); RETIRE_WIDE
+    retires from the first draw below RETIRE_WIDE_BELOW, where the checks decide and
+    often fail."""
     end = stream.shape[0]
     pos = 0
     k = 0  # next accepted output to use
@@ -562,7 +565,9 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
         weight = alpha / BASE_FREQ
         # retire only where the bounds hold: every factor at least 1e-7, and the in-order
         # sum (the compensated one keeps what it absorbs)
-        retire_t = RETIRE_BELOW if retire != RETIRE_OFF and not compensated and weight >= 1e-7 else 0.0
+        retire_t = RETIRE_WIDE_BELOW if retire == RETIRE_WIDE else RETIRE_BELOW
+        if retire == RETIRE_OFF or compensated or weight < 1e-7:
+            retire_t = 0.0
         retired = False  # some language is retired in this trial
         failed = False
         # Draws come in blocks that end where langdetect normalises (i % 5 == 0): the
@@ -638,7 +643,7 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
                     for j in range(nl):
                         s += p[j]
             # trials that run long are where values underflow: retiring starts there
-            below = retire_t if i >= RETIRE_AFTER or retire == RETIRE_TEST else 0.0
+            below = retire_t if i >= RETIRE_AFTER or retire >= RETIRE_TEST else 0.0
             conv = False  # max(p) > CONV_THRESHOLD over the live languages, as an or-reduction
             if below == 0.0:  # nothing is retired in this trial
                 for j in range(ROW):
