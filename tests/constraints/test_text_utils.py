@@ -346,11 +346,7 @@ def test_langdetect_retired_languages_change_no_result(texts, ifeval_rows, monke
     """Retiring languages (``RETIRE_BELOW``) gives the reference's detection and the same
     verdicts with retiring off, and with every check failing, so that each trial that
     retired a language is resumed without retiring (REDO_TRIAL): on IFEval responses, fuzzed
-    ones, texts that mix scripts and texts whose trials run ITERATION_LIMIT draws. Retiring
-    languages that still matter (RETIRE_WIDE, below 2**-20) is caught by the checks: the
-    mean probabilities stay within APPROX_TOTAL of langdetect's."""
-    import numpy as np
-
+    ones, texts that mix scripts and texts whose trials run ITERATION_LIMIT draws."""
     sample = texts[::4] + SHORT_TEXTS + _mixed_script_texts(ifeval_rows, 120, 19)
     want = [L.detect_ref(t) for t in sample]
     en = ["en"] * len(sample)
@@ -359,14 +355,22 @@ def test_langdetect_retired_languages_change_no_result(texts, ifeval_rows, monke
     monkeypatch.setattr(L, "RETIRE", L.RETIRE_OFF if level == "off" else L.RETIRE_TEST)
     assert L.detect_batch(sample) == want
     assert L.is_language_batch(sample, en) == on
-    # the kernel's mean probabilities: bit for bit with every trial resumed, and within
-    # APPROX_TOTAL (retired languages add 0) with retiring on
+
+
+def test_langdetect_retired_languages_keep_the_mean_probabilities(texts, ifeval_rows):
+    """The kernel's mean probabilities (``saved[:nl]``): bit for bit langdetect's with every
+    trial resumed (RETIRE_TEST), and within APPROX_TOTAL (retired languages add 0) with
+    retiring on. Retiring languages that still matter (RETIRE_WIDE, below 2**-20) is caught
+    by the checks, which then fail on many trials."""
+    import numpy as np
+
     langs, _, prob, _ = L.profiles()
     acode, abits, arow = L.hash_table()[5:8]
     stream = L.mt_stream(L.SEED)
     acc = np.empty(stream.shape[0], dtype=np.uint32)
     accp = np.empty(stream.shape[0], dtype=np.int64)
     saved = np.empty(L.ROW + 8)
+    sample = texts[::4] + SHORT_TEXTS + _mixed_script_texts(ifeval_rows, 120, 19)
     resumed = caught = 0
     for t in [s for s in sample if s.isascii()][:150] + ["A"]:
         cps = np.frombuffer(t.encode("ascii"), dtype=np.uint8).astype(np.uint32)
@@ -375,20 +379,25 @@ def test_langdetect_retired_languages_change_no_result(texts, ifeval_rows, monke
         if ng == 0:
             continue
         args = (grams, ng, arow, True, prob, len(langs), stream, -1, L.COMPENSATED_SUM, acc, accp)
-        exact = L._trials(*args, L.RETIRE_OFF, saved, False)
+
+        def run(level):
+            """The trials at ``level``, resumed without retiring where asked (as
+            ``_detect_many`` does); the result and whether it was resumed."""
+            r = L._trials(*args, level, saved, False)
+            if r != L.REDO_TRIAL:
+                return r, 0
+            return L._trials(*args, L.RETIRE_OFF, saved, True), 1
+
+        exact, _ = run(L.RETIRE_OFF)
         want = saved[: len(langs)].copy()
         if L.COMPENSATED_SUM:  # retiring needs the in-order sum
             continue
-        r = L._trials(*args, L.RETIRE_TEST, saved, False)
-        while r == L.REDO_TRIAL:
-            resumed += 1
-            r = L._trials(*args, L.RETIRE_OFF, saved, True)
+        r, n = run(L.RETIRE_TEST)
+        resumed += n
         assert r == exact and saved[: len(langs)].tobytes() == want.tobytes(), t[:80]
         # languages retired while they still matter: the checks must catch it
-        r = L._trials(*args, L.RETIRE_WIDE, saved, False)
-        while r == L.REDO_TRIAL:
-            caught += 1
-            r = L._trials(*args, L.RETIRE_OFF, saved, True)
+        r, n = run(L.RETIRE_WIDE)
+        caught += n
         assert r in (exact, L.REDO_EXACT), t[:80]
         assert np.all(np.abs(saved[: len(langs)] - want) <= L.APPROX_TOTAL), t[:80]
         assert L._trials(*args, L.RETIRE_ON, saved, False) in (exact, L.REDO_EXACT), t[:80]

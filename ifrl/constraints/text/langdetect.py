@@ -73,9 +73,10 @@ RETIRE_AFTER = 100  # draws into a trial; most trials have converged by then
 RETIRE_BELOW = 2.0 ** -500
 RETIRE_SCALE = 2.0 ** 600
 RETIRE_CLAMP = 2.0 ** -300
-ABSORB = 2.0 ** 544
-UNSCALE = 2.0 ** -600
-RESET = 2.0 ** 56
+MARGIN = 2.0 ** -56  # "vanishes": below this share of a partial sum (half an ulp is over 2**-54 of it)
+ABSORB = RETIRE_SCALE * MARGIN  # MARGIN, for a scaled bound
+UNSCALE = 1.0 / RETIRE_SCALE
+RESET = 1.0 / MARGIN
 APPROX_TOTAL = 1e-15
 # langdetect normalises with Python's sum(): a plain left-to-right sum of floats up to
 # Python 3.11, Neumaier-compensated from 3.12 on (CPython gh-100425). The kernel does what
@@ -537,6 +538,9 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
         gauss_next = saved[ROW + 5]
         t0 = np.int64(saved[ROW + 6])
         approx = saved[ROW + 7] != 0.0
+    else:
+        for j in range(nl):
+            saved[j] = 0.0  # saved[:nl] holds the totals so far, from here on
     for _t in range(t0, N_TRIAL):
         # the state at the trial's start, kept for a resumed run (REDO_TRIAL); the totals
         # change only at its end
@@ -662,9 +666,7 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
             if conv or i >= ITERATION_LIMIT:
                 break
             i += 1
-        if failed or (retired and retire == RETIRE_TEST):
-            for j in range(nl):
-                saved[j] = total[j]
+        if failed or (retired and retire == RETIRE_TEST):  # saved[:nl] holds the totals already
             saved[ROW] = pos_t
             saved[ROW + 1] = k_t
             saved[ROW + 2] = na_t
@@ -677,7 +679,7 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
         approx |= retired
         for j in range(nl):  # a retired language's true share is below 2**-55 / N_TRIAL: 0 here
             total[j] += p[j] * live[j] / N_TRIAL
-            saved[j] = total[j]  # the totals so far: the start of the next trial's state
+            saved[j] = total[j]
         if target >= 0:
             bound = (N_TRIAL - 1 - _t) / N_TRIAL + 1e-9
             tv = total[target]
