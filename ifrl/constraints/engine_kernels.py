@@ -314,19 +314,24 @@ def _chunk_capitals(cps, s, e, flags):
 @njit(cache=True, inline="always")
 def _sentence_capitals(cps, base, n, a, b, flags):
     """Capital tokens of the sentence cps[base + a: base + b] of a text of n code points,
-    or -1 when it needs the full rules."""
+    or -1 when it needs the full rules. Only the whitespace-delimited chunks that hold an
+    upper-case letter are looked at: ``_chunk_capitals`` is 0 on the others, so the scan
+    skips to the next upper-case letter and widens it to its chunk."""
     cnt = 0
     i = a
     while i < b:
-        if flags[cps[base + i]] & 2:
+        if (flags[cps[base + i]] & 4) == 0:
             i += 1
             continue
-        j = i
+        s = i  # the chunk holding i: back to the whitespace (or a) before it
+        while s > a and (flags[cps[base + s - 1]] & 2) == 0:
+            s -= 1
+        j = i + 1
         while j < b and (flags[cps[base + j]] & 2) == 0:
             j += 1
-        crosses = (i == a and a > 0 and (flags[cps[base + a - 1]] & 2) == 0) or \
+        crosses = (s == a and a > 0 and (flags[cps[base + a - 1]] & 2) == 0) or \
                   (j == b and b < n and (flags[cps[base + b]] & 2) == 0)
-        c = _chunk_capitals(cps, base + i, base + j, flags)
+        c = _chunk_capitals(cps, base + s, base + j, flags)
         if c != 0 and crosses:
             c = -1
         if c < 0:

@@ -159,6 +159,47 @@ def test_url_precheck_never_misses_a_langdetect_url():
     assert not L._may_hold_url("time: 10:30, see http or //x")
 
 
+def test_clean_precheck_covers_every_text_preclean_changes():
+    """The kernel skips ``_preclean`` on texts where ``_may_need_clean`` is false, so it must
+    be true wherever cleaning changes the text: URLs, e-mail addresses and the Vietnamese
+    marks, among text built to look like them."""
+    import random
+
+    from ifrl.constraints.text.unicode import encode_texts
+
+    rng = random.Random(1)
+    parts = ["http", "https", ":", "//", "/", "s", "x", " ", "a", "@", "b.c", "_", "-", "\u0300", "\u0301",
+             "\u0303", "\u0309", "\u0323", "\u0302", "e", "\u1ea1", "://", "mail@x.org", "A"]
+    changed = 0
+    texts = ["".join(rng.choice(parts) for _ in range(rng.randint(0, 8))) for _ in range(20000)]
+    cps, starts, ends = encode_texts(texts)
+    for t, a, b in zip(texts, starts.tolist(), ends.tolist()):
+        flagged = L._may_need_clean(cps[a:b])
+        if L._preclean(t) != t:
+            changed += 1
+            assert flagged, t
+        if "@" not in t and "://" not in t and not any("\u0300" <= ch <= "\u0323" for ch in t):
+            assert not flagged, t
+    assert changed > 1000
+
+
+def test_case_ids_test_the_response_itself_where_cleaning_changes_it():
+    """IFEval tests ``str.isupper`` / ``str.islower`` on the response; langdetect then sees
+    it without its URLs and e-mail addresses. A lower-case URL in an upper-case response
+    fails english_capital; cleaning a response never makes it pass."""
+    from ifrl.constraints import verify_batch, verify_reference
+
+    resp = ["THIS IS AN ENGLISH ANSWER, SEE https://example.com/page FOR MORE ABOUT THE WEATHER.",
+            "THIS IS AN ENGLISH ANSWER, SEE HTTPS://EXAMPLE.COM/PAGE FOR MORE ABOUT THE WEATHER.",
+            "this is an english answer, write to me@example.com about the weather today.",
+            "this is an english answer, write to ME@EXAMPLE.COM about the weather today."]
+    ids = [["change_case:english_capital"]] * 2 + [["change_case:english_lowercase"]] * 2
+    kws = [[{}]] * 4
+    got = verify_batch(resp, ids, kws)
+    assert got == verify_reference(resp, ids, kws)
+    assert got == [[False], [True], [True], [False]]
+
+
 def test_ascii_ngram_keys_equal_the_general_extraction():
     """The branch-free ASCII extraction (keys, rows via ``arow``) lists the same profile rows
     in the same order as the general path, on texts built to hit its rules: capital words,

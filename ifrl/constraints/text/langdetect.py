@@ -46,6 +46,7 @@ REDO = -4  # the precomputed outputs ran out: extend them and run the text again
 CASE_FAILS = -5  # the text fails the case test asked with it (not detected)
 REDO_EXACT = -6  # retiring languages could not be proven exact: run the text without it
 REDO_TRIAL = -7  # a retired bound failed its check: go on from that trial without retiring
+NEEDS_CLEAN = -8  # the text may hold a URL, an e-mail address or Vietnamese marks: clean it first
 # Retired languages (``_trials`` with RETIRE_ON). Once a trial has run RETIRE_AFTER draws,
 # a language whose normalised probability is below RETIRE_BELOW no longer changes
 # langdetect's arithmetic unless it grows back, and left alone it would soon be subnormal.
@@ -721,11 +722,29 @@ def _case_ok(cps, flags, case):
     return cased
 
 
+@njit(cache=True)
+def _may_need_clean(cps):
+    """Can ``_preclean`` change this text? Only where it holds "://" (a URL needs "http://"
+    or "https://"), "@" (an e-mail address) or a code point in U+0300-U+0323 (where the
+    Vietnamese marks lie). One pass without a branch (an or-reduction that vectorises)."""
+    n = cps.shape[0]
+    hit = False
+    for i in range(n - 2):
+        c = np.uint32(cps[i])
+        hit |= (c == 64) | ((c == 58) & (cps[i + 1] == 47) & (cps[i + 2] == 47)) | (c - np.uint32(0x300) <= 0x23)
+    for i in range(max(n - 2, 0), n):
+        c = np.uint32(cps[i])
+        hit |= (c == 64) | (c - np.uint32(0x300) <= 0x23)
+    return hit
+
+
 @njit(cache=True, parallel=True)
 def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob, nl,
-                 stream, targets, cases, ascii_, n_chunks, compensated, retire):
+                 stream, targets, cases, ascii_, n_chunks, compensated, retire, check_clean):
     """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
-    with its scratch arrays."""
+    with its scratch arrays. With ``check_clean``, the texts are as given (the case test is
+    IFEval's, on the response itself), and one that ``_preclean`` may change is answered
+    NEEDS_CLEAN after its case test, without detection."""
     nt = starts.shape[0]
     out = np.empty(nt, dtype=np.int64)
     for c in prange(n_chunks):
@@ -744,6 +763,9 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
             b = ends[t]
             if cases[t] != 0 and not _case_ok(cps[a:b], flags, cases[t]):
                 out[t] = CASE_FAILS
+                continue
+            if check_clean and _may_need_clean(cps[a:b]):
+                out[t] = NEEDS_CLEAN
                 continue
             keyed = ascii_[t]
             if keyed:
@@ -880,38 +902,38 @@ def _codes(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray |
 
 
 def _codes_slice(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray) -> np.ndarray:
+    """The codes of the texts as given; those the kernel sends back NEEDS_CLEAN (after
+    their case test) are cleaned here, as langdetect does, and detected again."""
+    out = _detect_texts(texts, targets, seed, cases, True)
+    dirty = np.nonzero(out == NEEDS_CLEAN)[0]
+    if dirty.shape[0]:
+        cleaned = [_preclean(texts[i]) for i in dirty.tolist()]
+        out[dirty] = _detect_texts(cleaned, targets[dirty], seed, np.zeros(len(cleaned), dtype=np.int64), False)
+    return out
+
+
+def _detect_texts(texts: list[str], targets: np.ndarray, seed: int, cases: np.ndarray, check_clean: bool) -> np.ndarray:
     from ifrl.constraints.text.unicode import encode_texts
 
     langs, keys, prob, norm = profiles()
     flags, _ = tables()
-    cases = cases.copy()
-    cleaned = []
-    fails = []  # texts whose case test failed here
-    for i, t in enumerate(texts):
-        c = _preclean(t)
-        if c is not t and cases[i]:  # the kernel sees the cleaned text: test the case here
-            if not (t.isupper() if cases[i] == 1 else t.islower()):
-                fails.append(i)
-                c = ""
-            cases[i] = 0
-        cleaned.append(c)
-    cps, starts, ends = encode_texts(cleaned)
-    ascii_ = np.fromiter(map(str.isascii, cleaned), dtype=np.bool_, count=len(cleaned))  # a flag, not a scan
+    cps, starts, ends = encode_texts(texts)
+    ascii_ = np.fromiter(map(str.isascii, texts), dtype=np.bool_, count=len(texts))  # a flag, not a scan
     table, unigram, code, dense2, dense3, acode, abits, arow = hash_table()
     stream = mt_stream(seed)
     with kernel_threads(cps.shape[0]):
         out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
                            len(langs), stream, targets, cases, ascii_, thread_runs(len(texts)), COMPENSATED_SUM,
-                           RETIRE)
+                           RETIRE, check_clean)
         while (out == REDO).any():  # a text drew past the precomputed outputs: double them
             stream = mt_stream(seed, 2 * stream.shape[0])
             redo = np.nonzero(out == REDO)[0]
-            sub = [cleaned[i] for i in redo.tolist()]
+            sub = [texts[i] for i in redo.tolist()]
             c2, s2, e2 = encode_texts(sub)
+            # these texts passed their case test and need no cleaning
             out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
                                      len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
-                                     ascii_[redo], thread_runs(len(sub)), COMPENSATED_SUM, RETIRE)
-    out[fails] = CASE_FAILS
+                                     ascii_[redo], thread_runs(len(sub)), COMPENSATED_SUM, RETIRE, False)
     return out
 
 
