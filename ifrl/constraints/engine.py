@@ -5,7 +5,8 @@ ValueError naming the row), then runs each id's batch fast path once over all th
 texts that need it; ids that share a fast path (``registry.fast_shared``, e.g. the ids
 decided by language detection) run in one call. In loose mode each response expands to
 IFEval's eight variants (as is, without its first line, last line or both, each also
-with ``*`` removed) and a constraint passes if any non-blank variant passes.
+with ``*`` removed) and a constraint passes if any non-blank variant passes; equal
+variants are checked once.
 """
 
 from __future__ import annotations
@@ -171,7 +172,10 @@ def verify_batch(
         if strict:
             row_texts = [None if not t or t.isspace() else t for t in responses]
         else:
-            row_texts = [[v for v in loose_variants(t) if v and not v.isspace()] for t in responses]
+            # a constraint passes if any variant does, so each distinct variant is checked once
+            # (a response without "*" or without line breaks has many equal variants)
+            row_texts = [list(dict.fromkeys(v for v in loose_variants(t) if v and not v.isspace()))
+                         for t in responses]
         return _run(instruction_id_lists, kwargs_lists, row_texts, strict, where)
     finally:
         if gc_was_on:

@@ -134,6 +134,22 @@ def test_loose_drops_first_line_and_stars():
     assert verify_batch([r2], [["startend:end_checker"]], [[{"end_phrase": "yes."}]], mode="loose") == [[True]]
 
 
+def test_loose_checks_each_distinct_variant_once(monkeypatch):
+    """Loose mode checks equal variants once (any variant passing is enough): a one-line
+    response without "*" has one non-blank variant; a two-line one with "*" has five (its "without both lines" is blank)."""
+    from ifrl.constraints.registry import registry
+
+    spec = registry()["punctuation:no_comma"]
+    seen = []
+    check = spec.check
+    monkeypatch.setattr(spec, "batch", lambda texts, kws: [seen.append(t) or check(t, k) for t, k in zip(texts, kws)])
+    resp = ["one line and no star", "*first* line\nsecond line"]
+    got = verify_batch(resp, [["punctuation:no_comma"]] * 2, [[{}]] * 2, mode="loose")
+    assert got == verify_reference(resp, [["punctuation:no_comma"]] * 2, [[{}]] * 2, mode="loose") == [[True], [True]]
+    assert seen.count("one line and no star") == 1 and len(seen) == 1 + 5
+    assert len(set(seen)) == len(seen)
+
+
 def test_substring_fast_paths_equal_regex_on_random_text():
     """The str.find versions of the ``***`` split and the section count against ``re``."""
     import random
