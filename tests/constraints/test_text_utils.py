@@ -322,6 +322,19 @@ def test_punkt_shortcuts_equal_nltk_on_built_texts(official):
     _assert_spans_equal_reference_and_nltk(samples)
 
 
+def test_punkt_sentence_starts_equal_nltk_around_every_kind_of_whitespace(official):
+    """A sentence's start is the last ASCII whitespace between the previous break candidate
+    and this one (the kernel searches back for it from each candidate): texts built from
+    runs without whitespace, non-ASCII spaces (which do not count), tabs, line breaks and
+    candidates at the very start or end get NLTK's spans."""
+    rng = random.Random(19)
+    pieces = ["a", "B", "x.y", "3.5", ".", "?", "!", ".)", "!\"", "...", "Dr.", "U.S.", "(", "word", "WORD"]
+    seps = ["", "", " ", "\t", "\n", "\r\n", "\u00a0", "\u3000", "\u2003", "  ", "\x0b", "\x0c"]
+    samples = ["".join(rng.choice(pieces) + rng.choice(seps) for _ in range(rng.randint(1, 30))) for _ in range(2500)]
+    samples += [". A. b", "?x! Y", "a.b.c.d.e. F", "x.\u00a0Y. z", "x.\u3000Y z. W", "end.", " .", "a.\t\tB.\nC"]
+    _assert_spans_equal_reference_and_nltk(samples)
+
+
 def test_punkt_next_type_lookups_equal_nltk_on_built_texts(official):
     """The second pass's rules (the collocation test, the orthographic heuristics after
     abbreviations, ellipses, initials and numbers, sentence starters): texts built from

@@ -398,17 +398,17 @@ def _spans_one(cps, flags, lower, punct, rec, vcps, coll, num_id, out,
     prev_stop = 0
     prev_ae = 0
     prev_next = -1
-    last_ws = -1  # index of the last ASCII whitespace before i
     i = 0
     while i <= n:
         is_m = False
         ae = 0
         nx = -1
+        # nothing happens between sentence-end characters: skip to the next one
+        while i < n and cps[i] != 46 and cps[i] != 63 and cps[i] != 33:
+            i += 1
         if i < n:
             c = cps[i]
-            if i > 0 and (flags[cps[i - 1]] & 64) != 0:
-                last_ws = i - 1
-            if (c == 46 or c == 63 or c == 33) and i + 1 < n:
+            if i + 1 < n:
                 d = cps[i + 1]
                 if punct_class(punct, d) & 1:
                     is_m = True
@@ -426,9 +426,13 @@ def _spans_one(cps, flags, lower, punct, rec, vcps, coll, num_id, out,
                         nx = q
         if is_m or i == n:
             if is_m:
-                # the last whitespace in cps[prev_stop:i], as an offset from prev_stop; 0 (also
-                # when it sits at prev_stop itself) keeps the previous start, as NLTK does
-                ws = last_ws - prev_stop if last_ws >= prev_stop else 0
+                # the last (ASCII) whitespace in cps[prev_stop:i], as an offset from prev_stop; 0
+                # (also when it sits at prev_stop itself) keeps the previous start, as NLTK does.
+                # The search goes back at most to the previous candidate: linear over the text.
+                j = i - 1
+                while j >= prev_stop and (flags[cps[j]] & 64) == 0:
+                    j -= 1
+                ws = j - prev_stop if j >= prev_stop else 0
                 start = ws + prev_stop + 1 if ws else prev_start
             if prev_m >= 0 and (i == n or prev_stop <= start):
                 if cps[prev_m] != 46:  # "?" and "!" are tokens of their own, always followed by one:
