@@ -200,6 +200,35 @@ def test_case_ids_test_the_response_itself_where_cleaning_changes_it():
     assert got == [[False], [True], [True], [False]]
 
 
+def test_general_ngram_extraction_equals_the_reference_on_mixed_scripts():
+    """The general extraction (hash table, dense tables and unigram rows) lists the
+    reference's n-grams on text mixing ASCII with non-ASCII letters in every window
+    position: an ASCII 2-gram whose 3-gram window holds a non-ASCII letter is looked up in
+    the hash table, an all-ASCII window in the dense tables."""
+    import numpy as np
+
+    from ifrl.constraints.text.unicode import encode_texts, tables
+
+    _, keys, _, norm = L.profiles()
+    flags, _ = tables()
+    table, unigram, code, dense2, dense3, _, _, _ = L.hash_table()
+    rng = random.Random(23)
+    pieces = ["a", "T", "st", "\u00c4", "\u00e9", "\u0416", "\u0436", "\u4e2d", "\u0915", "\u00df", "ST", " ",
+              "  ", ".", "9", "\u1ea1", "\U0001F600", "\u0130"]
+    samples = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 40))) for _ in range(3000)]
+    cps, starts, ends = encode_texts(samples)
+    buf = np.empty(L.MAX_TEXT + 1, dtype=np.int32)
+    got = np.empty(3 * L.MAX_TEXT + 3, dtype=np.int32)
+    hashed = 0
+    for t, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
+        n = L._grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, got)
+        grams = L.ngrams_ref(samples[t])
+        rows = np.searchsorted(keys, [L.gram_key(g) for g in grams]).astype(np.int32)
+        assert n == len(rows) and (got[:n] == rows).all(), repr(samples[t])
+        hashed += sum(1 for g in grams if len(g) > 1 and not g.isascii())
+    assert hashed > 1000
+
+
 def test_ascii_ngram_keys_equal_the_general_extraction():
     """The branch-free ASCII extraction (keys, rows via ``arow``) lists the same profile rows
     in the same order as the general path, on texts built to hit its rules: capital words,
