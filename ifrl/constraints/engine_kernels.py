@@ -320,8 +320,19 @@ def _sentence_capitals(cps, base, n, a, b, flags):
     cnt = 0
     i = a
     while i < b:
-        if (flags[cps[base + i]] & 4) == 0:
+        stop = b
+        if i + 16 <= b:  # 16 code points tested at once, without a branch: any A-Z or non-ASCII?
+            hit = False
+            for q in range(base + i, base + i + 16):
+                c = np.uint32(cps[q])
+                hit |= (c - np.uint32(65) < np.uint32(26)) | (c >= np.uint32(128))
+            if not hit:
+                i += 16
+                continue
+            stop = i + 16
+        while i < stop and (flags[cps[base + i]] & 4) == 0:
             i += 1
+        if i == stop:
             continue
         s = i  # the chunk holding i: back to the whitespace (or a) before it
         while s > a and (flags[cps[base + s - 1]] & 2) == 0:
@@ -410,16 +421,30 @@ def _capital_whole(cps, starts, ends, punct, flags, out):
         base = starts[t]
         n = ends[t] - base
         inside = False
-        for i in range(base, ends[t] - 1):
-            c = cps[i]
-            d = cps[i + 1]
-            if c == 46 or c == 63 or c == 33:
-                if punct_class(punct, d) & 1:
-                    inside = True
+        te = ends[t]
+        i = base
+        while i < te - 1 and not inside:  # the pairs (cps[k], cps[k + 1]), base <= k < te - 1
+            hi = te - 1
+            if i + 16 <= te - 1:  # 16 pairs tested at once, without a branch: any [.?!] first or "-" second?
+                hit = False
+                for q in range(i, i + 16):
+                    c = cps[q]
+                    hit |= (c == 46) | (c == 63) | (c == 33) | (cps[q + 1] == 45)
+                if not hit:
+                    i += 16
+                    continue
+                hi = i + 16
+            for k in range(i, hi):
+                c = cps[k]
+                d = cps[k + 1]
+                if c == 46 or c == 63 or c == 33:
+                    if punct_class(punct, d) & 1:
+                        inside = True
+                        break
+                elif d == 45 and (punct_class(punct, c) & 4) != 0 and k + 2 < te and cps[k + 2] == 45:
+                    inside = True  # closers before "--" move to the sentence before the break
                     break
-            elif d == 45 and (punct_class(punct, c) & 4) != 0 and i + 2 < ends[t] and cps[i + 2] == 45:
-                inside = True  # closers before "--" move to the sentence before the break
-                break
+            i = hi
         out[t] = -2 if inside else _sentence_capitals(cps, base, n, 0, n, flags)
 
 
