@@ -136,7 +136,8 @@ def test_loose_drops_first_line_and_stars():
 
 def test_loose_checks_each_distinct_variant_once(monkeypatch):
     """Loose mode checks equal variants once (any variant passing is enough): a one-line
-    response without "*" has one non-blank variant; a two-line one with "*" has five (its "without both lines" is blank)."""
+    response without "*" has one non-blank variant; a two-line one with "*" has five (its
+    "without both lines" is blank)."""
     from ifrl.constraints.registry import registry
 
     spec = registry()["punctuation:no_comma"]

@@ -415,24 +415,22 @@ def _spans_one(cps, flags, lower, punct, rec, vcps, coll, num_id, out,
             i += 16
         while i < n and cps[i] != 46 and cps[i] != 63 and cps[i] != 33:
             i += 1
-        if i < n:
-            c = cps[i]
-            if i + 1 < n:
-                d = cps[i + 1]
-                if punct_class(punct, d) & 1:
+        if i + 1 < n:  # cps[i] is a [.?!] with a character after it
+            d = cps[i + 1]
+            if punct_class(punct, d) & 1:
+                is_m = True
+                ae = i + 2
+            elif flags[d] & 2:
+                q = i + 1
+                while q < n and (flags[cps[q]] & 2) != 0:
+                    q += 1
+                if q < n:
+                    r = q
+                    while r < n and (flags[cps[r]] & 2) == 0:
+                        r += 1
                     is_m = True
-                    ae = i + 2
-                elif flags[d] & 2:
-                    q = i + 1
-                    while q < n and (flags[cps[q]] & 2) != 0:
-                        q += 1
-                    if q < n:
-                        r = q
-                        while r < n and (flags[cps[r]] & 2) == 0:
-                            r += 1
-                        is_m = True
-                        ae = r
-                        nx = q
+                    ae = r
+                    nx = q
         if is_m or i == n:
             if is_m:
                 # the last (ASCII) whitespace in cps[prev_stop:i], as an offset from prev_stop; 0
