@@ -1,5 +1,3 @@
-import sys
+from ifrl.cli import entry
 
-from ifrl.cli import main
-
-sys.exit(main())
+entry()

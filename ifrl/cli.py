@@ -82,5 +82,15 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
+def entry() -> None:
+    """The ``ifrl`` program: ``main()``, then exit through ``ifrl.dist.leave`` where a subcommand
+    started a process group (``ifrl train`` under torchrun)."""
+    code = main()
+    dist = sys.modules.get("ifrl.dist")  # not imported: no group, and no torch import just to exit
+    if dist is None:
+        sys.exit(code)
+    dist.leave(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    entry()

@@ -249,6 +249,7 @@ def train(cfg, resume: bool = False) -> Path:
     restarted = int(os.environ.get("TORCHELASTIC_RESTART_COUNT", "0")) > 0
     resume = resume or restarted
     info = init_distributed(cfg.parallel.timeout_s, cfg.parallel.hsdp_replicas)
+    tb = None
     try:
         rank, world, device = info.rank, info.world_size, info.device
         if cfg.parallel.deterministic:
@@ -495,6 +496,8 @@ def train(cfg, resume: bool = False) -> Path:
         _ = np  # numpy RNG state is saved through checkpoint.rng_state
         return run_dir
     finally:
+        if tb is not None:
+            tb.close()  # flushes the event file (a process ended by dist.leave runs no exit handlers)
         shutdown(info)
 
 
@@ -587,4 +590,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from ifrl.dist import leave
+
+    leave(main())

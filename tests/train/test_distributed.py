@@ -116,3 +116,26 @@ def test_hsdp_mesh_gives_the_same_result(two_rank_runs, tmp_path):
     for g, w in zip(got, want):
         assert g["loss"] == pytest.approx(w["loss"], rel=1e-4, abs=1e-7)
         assert g["grad_norm"] == pytest.approx(w["grad_norm"], rel=1e-4, abs=1e-7)
+
+
+_LEAVE = """
+import atexit, sys
+from ifrl import dist
+if sys.argv[1] == "group":
+    dist.shutdown(dist.init_distributed())
+atexit.register(lambda: print("atexit ran"))
+sys.stdout.write("no newline, still buffered")
+dist.leave(7)
+"""
+
+
+@pytest.mark.parametrize("group", [True, False], ids=["after-a-group", "no-group"])
+def test_leave_exits_with_the_code_and_flushed_output(group):
+    """A process that started a group ends without interpreter teardown (the backend's threads
+    outlive destroy_process_group); its buffered output still gets out. Without a group it is a
+    plain sys.exit, exit handlers included."""
+    env = {k: v for k, v in child_env().items() if k != "PYTHONUNBUFFERED"}
+    proc = subprocess.run([PY, "-c", _LEAVE, "group" if group else "plain"], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 7, proc.stderr[-2000:]
+    assert proc.stdout == ("no newline, still buffered" if group else "no newline, still bufferedatexit ran\n")

@@ -40,7 +40,8 @@ def free_port() -> int:
 
 def child_env() -> dict:
     env = dict(os.environ)
-    env.update(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1")
+    env.update(OMP_NUM_THREADS="1", TOKENIZERS_PARALLELISM="false", HF_HUB_OFFLINE="1", PYTHONUNBUFFERED="1",
+               PYTHONFAULTHANDLER="1")  # a rank that aborts prints every thread's Python stack
     return env
 
 
