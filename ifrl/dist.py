@@ -129,12 +129,14 @@ def leave(code: int):
     """End a command-line process with ``code``; one that started a process group skips Python's
     interpreter teardown.
 
-    FSDP2's DTensor specs keep the device mesh, and with it the gloo/NCCL backend, alive after
-    ``destroy_process_group``, so the backend's worker threads still run while Python finalizes.
-    A worker that takes the GIL then is ended by forced unwinding, and the rank aborts with
-    "terminate called without an active exception" after a run that succeeded (seen once in 76
-    two-rank gloo runs of the in-loop evaluation test). Everything the run writes is closed by
-    then, so the process flushes its streams and log handlers and exits at once."""
+    Once FSDP2 has sharded a model, the gloo backend's worker threads outlive
+    ``destroy_process_group`` (DTensor specs keep the device mesh, which holds the group; clearing
+    that alone does not free it), so they still run while Python finalizes. A 2-rank gloo run of
+    the in-loop evaluation test aborted once in 76 (rank 0, no Python traceback) with "terminate
+    called without an active exception": what a native thread ended by forced unwinding prints,
+    and that is what happens to a thread that takes the GIL while Python finalizes.
+    Everything the run writes is closed by then, so the process flushes its streams and log
+    handlers and exits at once."""
     if not _GROUP_STARTED:
         sys.exit(code)
     logging.shutdown()
