@@ -159,6 +159,40 @@ def test_url_precheck_never_misses_a_langdetect_url():
     assert not L._may_hold_url("time: 10:30, see http or //x")
 
 
+MAIL_EDGE_TEXTS = [
+    "", "@", "@@", "a@", "@b", "a@b", "a@bc", "a@.b", "a@b.", "a.@b.c", "x a@bc y a@bc", "a@bc@de", "a@b@c",
+    "a" * 64 + "@bc", "a" * 65 + "@bc", "." * 70 + "@x.y", "a@" + "b" * 255 + ".c", "a@" + "b" * 256, "a@" + "b" * 600,
+    "a@" + "b" * 255 + "." * 300, "x\u00e9@bc", "\u00e9a@bc d@e", "mail me@example.com, or you@x.org!", "@a@bc",
+    "a@bc d", "a@-_", "a@_.", "a@..", "ab@ cd@ef", "a" * 70 + "@" + "a" * 70 + "@bc",
+]
+
+
+@pytest.mark.parametrize("text", MAIL_EDGE_TEXTS, ids=[f"edge{i}" for i in range(len(MAIL_EDGE_TEXTS))])
+def test_strip_mail_is_langdetects_mail_removal_on_edge_texts(text):
+    from langdetect.detector import Detector
+
+    assert L.strip_mail(text) == Detector.MAIL_RE.sub(" ", text)
+
+
+def test_strip_mail_is_langdetects_mail_removal_on_random_texts():
+    """Texts made of local-part, domain and other characters around many "@", with runs
+    about the pattern's limits (64 before the "@", 255 per domain part)."""
+    from langdetect.detector import Detector
+
+    rng = random.Random(2)
+    alphabets = ["ab.-_@ x9Z\u00e9", "a@", "a.@", "a@.b", "ab@ ", "aaa@."]
+    changed = 0
+    for _ in range(20000):
+        t = "".join(rng.choice(rng.choice(alphabets)) for _ in range(rng.choice([3, 10, 40, 200])))
+        if rng.random() < 0.2:
+            t = "a" * rng.randint(60, 70) + "@" + "b" * rng.randint(250, 260) + "." * rng.randint(0, 3) \
+                + "c" * rng.randint(0, 300) + t
+        want = Detector.MAIL_RE.sub(" ", t)
+        changed += want != t
+        assert L.strip_mail(t) == want, t
+    assert changed > 5000
+
+
 def test_clean_precheck_covers_every_text_preclean_changes():
     """The kernel skips ``_preclean`` on texts where ``_may_need_clean`` is false, so it must
     be true wherever cleaning changes the text: URLs, e-mail addresses and the Vietnamese
