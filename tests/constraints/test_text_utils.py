@@ -3,6 +3,7 @@ Punkt sentence spans, Treebank capital-word counts, seeded language detection.""
 
 import random
 
+import numpy as np
 import pytest
 
 from ifrl.constraints.text import langdetect as L
@@ -157,6 +158,20 @@ def test_url_precheck_never_misses_a_langdetect_url():
             assert L._may_hold_url(t), t
     assert hits > 100
     assert not L._may_hold_url("time: 10:30, see http or //x")
+
+
+def test_profile_rows_start_on_cache_lines():
+    """Each 512-byte profile row starts on a 64-byte line (numpy alone gives 16-byte
+    alignment), and the aligned copy holds langdetect's values: row of "a", English column."""
+    langs, keys, prob, _ = L.profiles()
+    assert prob.ctypes.data % 64 == 0 and prob.flags["C_CONTIGUOUS"] and prob.shape[1] * 8 % 64 == 0
+    assert not prob[:, len(langs):].any()
+    import langdetect.detector_factory as F
+
+    F.init_factory()
+    want = F._factory.word_lang_prob_map["a"]
+    row = prob[int(np.searchsorted(keys, L.gram_key("a")))]
+    assert row[: len(langs)].tolist() == [want[F._factory.langlist.index(lang)] for lang in langs]
 
 
 MAIL_EDGE_TEXTS = [
