@@ -142,6 +142,80 @@ def test_sliced_batches_give_the_same_verdicts(ifeval_rows, monkeypatch):
         numba.set_num_threads(prev)
 
 
+def test_kernels_compute_the_same_on_ascii_bytes_and_utf32(texts, monkeypatch):
+    """An all-ASCII batch reaches the kernels as its bytes (uint8), any other as UTF-32
+    (uint32): on the same ASCII texts every kernel gives the same results at both widths."""
+    from ifrl.constraints import engine_kernels
+    from ifrl.constraints.text import unicode
+
+    sample = [t for t in texts if t.isascii()]
+    sample += [t.upper() for t in sample[::9]] + [t.lower() for t in sample[::11]]
+    assert len(sample) > 400 and unicode.encode_texts(sample)[0].dtype == np.uint8
+
+    def run():
+        n = len(sample)
+        return (engine_kernels.count_words(sample).tolist(), engine_kernels.count_bullets(sample).tolist(),
+                engine_kernels.count_highlights_batch(sample, [1 + i % 4 for i in range(n)]).tolist(),
+                engine_kernels.capital_counts_batch(sample), punkt_fast.sentence_spans_batch(sample),
+                L.detect_batch(sample),
+                L.is_language_batch(sample, ["en", "de"] * (n // 2) + ["en"] * (n % 2), cases=[i % 3 for i in range(n)]))
+
+    as_bytes = run()
+    encode = unicode.encode_texts
+
+    def utf32(batch):
+        cps, starts, ends = encode(batch)
+        return cps.astype(np.uint32), starts, ends
+
+    for mod in (unicode, punkt_fast, engine_kernels):
+        monkeypatch.setattr(mod, "encode_texts", utf32)
+    assert unicode.encode_texts(sample[:3])[0].dtype == np.uint32
+    as_utf32 = run()
+    for name, a, b in zip(("words", "bullets", "highlights", "capitals", "spans", "detect", "is_language"),
+                          as_bytes, as_utf32):
+        assert a == b, name
+    assert any(as_bytes[0]) and any(c > 0 for c in as_bytes[3]) and "en" in as_bytes[5]
+
+
+def test_prefetch_row_is_one_prefetch_per_line_and_changes_no_value():
+    """``prefetch_row`` compiles to one prefetch per 64-byte line of the row (8 for a
+    langdetect profile row) and leaves every value as it is; the byte count must be a
+    compile-time constant."""
+    import platform
+
+    import numba
+
+    from ifrl.constraints.text.prefetch import prefetch_row
+
+    @numba.njit
+    def walk(table, rows):
+        s = 0.0
+        for i in range(rows.shape[0]):
+            if i + 1 < rows.shape[0]:
+                prefetch_row(table, rows[i + 1], 512)
+            s += table[rows[i], 3]
+        return s
+
+    table = np.random.default_rng(0).random((1000, L.ROW))
+    rows = np.random.default_rng(1).integers(0, 1000, 5000)
+    assert walk(table, rows) == sum(table[r, 3] for r in rows.tolist())
+    @numba.njit
+    def one(table, r):
+        prefetch_row(table, r, 512)
+
+    one(table, 7)
+    if platform.machine() in ("x86_64", "AMD64"):
+        asm = one.inspect_asm(one.signatures[0])
+        assert sum("prefetcht0" in line for line in asm.splitlines()) == 8
+
+    @numba.njit
+    def runtime_size(table, n):
+        prefetch_row(table, 0, n)
+
+    with pytest.raises(numba.core.errors.TypingError):
+        runtime_size(table, 512)
+
+
 def test_url_precheck_never_misses_a_langdetect_url():
     """langdetect's URL removal runs only where ``_may_hold_url`` says a URL may be."""
     import random

@@ -25,6 +25,7 @@ from functools import lru_cache
 import numpy as np
 from numba import njit, prange
 
+from ifrl.constraints.text.prefetch import prefetch_row
 from ifrl.constraints.text.unicode import LOWER, TITLE, UPPER, kernel_threads, tables, thread_runs
 
 SEED = 0
@@ -41,6 +42,8 @@ NO_FEATURES = -2  # langdetect raises LangDetectException("No features in text."
 UNKNOWN = -1  # no language above PROB_THRESHOLD ("unknown")
 NOT_TARGET = -3  # target mode: provably not the target language
 ROW = 64  # profile row width (55 languages, zero padded)
+ROW_BYTES = ROW * 8
+PREFETCH_AHEAD = 5  # the trials prefetch the profile rows of the draws this far past the next block
 STREAM_WORDS = 1 << 16  # Mersenne Twister outputs precomputed for the numba trials
 REDO = -4  # the precomputed outputs ran out: extend them and run the text again
 CASE_FAILS = -5  # the text fails the case test asked with it (not detected)
@@ -548,7 +551,9 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
     positions in ``accp``; scratch of ``stream.shape[0]`` entries), filled 256 outputs at
     a time without a branch per output: the trials then have no data-dependent branch
     in their draws. ``pos`` is the next unconsumed output, ``k`` the first accepted one
-    at or after it.
+    at or after it. As each block starts, the profile rows of the block after the next
+    one (PREFETCH_AHEAD) are prefetched, where those draws are listed already: the rows
+    are 512 bytes each, spread over ~45 MB, and are often not in cache when they are read.
 
     With ``retire`` (RETIRE_ON), a trial that runs past RETIRE_AFTER draws stops computing
     the languages whose probability has fallen below RETIRE_BELOW, so that no value reaches
@@ -647,6 +652,10 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
                 blk[d] = arow[g] if keyed else g
             k += nb
             pos = accp[k - 1] + 1
+            # the rows of a later block, listed already, start coming from memory now
+            for d in range(k + PREFETCH_AHEAD, min(k + PREFETCH_AHEAD + 5, na)):
+                g = grams_idx[acc[d]]
+                prefetch_row(prob, arow[g] if keyed else g, ROW_BYTES)
             if nb == 1:
                 pr = prob[blk[0]]
                 for j in range(ROW):  # the padding stays 0
