@@ -235,7 +235,7 @@ def test_url_precheck_never_misses_a_langdetect_url():
 
 
 def test_profile_rows_start_on_cache_lines():
-    """Each 512-byte profile row starts on a 64-byte line (numpy alone gives 16-byte
+    """Each profile row (ROW doubles) starts on a 64-byte line (numpy alone gives 16-byte
     alignment), and the aligned copy holds langdetect's values (the row of "a", every language)."""
     langs, keys, prob, _ = L.profiles()
     assert prob.ctypes.data % 64 == 0 and prob.flags["C_CONTIGUOUS"] and prob.shape[1] * 8 % 64 == 0

@@ -41,7 +41,7 @@ MAX_TEXT = 10000
 NO_FEATURES = -2  # langdetect raises LangDetectException("No features in text.")
 UNKNOWN = -1  # no language above PROB_THRESHOLD ("unknown")
 NOT_TARGET = -3  # target mode: provably not the target language
-ROW = 64  # profile row width (55 languages, zero padded)
+ROW = 56  # profile row width (55 languages, zero padded: 448 bytes, seven whole cache lines)
 ROW_BYTES = ROW * 8
 PREFETCH_AHEAD = 5  # the trials prefetch the profile rows of the draws this far past the next block
 STREAM_WORDS = 1 << 16  # Mersenne Twister outputs precomputed for the numba trials
@@ -140,7 +140,7 @@ def profiles():
     prob = prob[np.array(keep, dtype=np.int64)[order]]
     if len(langs) > ROW:  # pragma: no cover - langdetect ships 55 profiles
         raise RuntimeError(f"{len(langs)} langdetect profiles; ROW={ROW} must be at least that")
-    # rows padded with zeros to ROW values (one 512-byte, cache-line aligned block each): the
+    # rows padded with zeros to ROW values (seven cache-line aligned lines each): the
     # kernel's loops then have a fixed width, and a zero language stays exactly zero
     padded = aligned_zeros((prob.shape[0], ROW), 64)
     padded[:, : len(langs)] = prob
@@ -553,7 +553,7 @@ def _trials(grams_idx, ng, arow, keyed, prob, nl, stream, target, compensated, a
     in their draws. ``pos`` is the next unconsumed output, ``k`` the first accepted one
     at or after it. As each block starts, the profile rows of the block after the next
     one (PREFETCH_AHEAD) are prefetched, where those draws are listed already: the rows
-    are 512 bytes each, spread over ~45 MB, and are often not in cache when they are read.
+    are 448 bytes each, spread over ~39 MB, and are often not in cache when they are read.
 
     With ``retire`` (RETIRE_ON), a trial that runs past RETIRE_AFTER draws stops computing
     the languages whose probability has fallen below RETIRE_BELOW, so that no value reaches
