@@ -177,10 +177,13 @@ def test_kernels_compute_the_same_on_ascii_bytes_and_utf32(texts, monkeypatch):
     assert any(as_bytes[0]) and any(c > 0 for c in as_bytes[3]) and "en" in as_bytes[5]
 
 
+_ROW_BYTES = L.ROW_BYTES  # a module global: numba reads it as the compile-time constant prefetch_row needs
+
+
 def test_prefetch_row_is_one_prefetch_per_line_and_changes_no_value():
-    """``prefetch_row`` compiles to one prefetch per 64-byte line of the row (8 for a
-    langdetect profile row) and leaves every value as it is; the byte count must be a
-    compile-time constant."""
+    """``prefetch_row`` compiles to one prefetch per 64-byte line of the row (7 for a
+    langdetect profile row of ROW_BYTES) and leaves every value as it is; the byte count
+    must be a compile-time constant."""
     import platform
 
     import numba
@@ -192,21 +195,22 @@ def test_prefetch_row_is_one_prefetch_per_line_and_changes_no_value():
         s = 0.0
         for i in range(rows.shape[0]):
             if i + 1 < rows.shape[0]:
-                prefetch_row(table, rows[i + 1], 512)
+                prefetch_row(table, rows[i + 1], _ROW_BYTES)
             s += table[rows[i], 3]
         return s
 
     table = np.random.default_rng(0).random((1000, L.ROW))
     rows = np.random.default_rng(1).integers(0, 1000, 5000)
     assert walk(table, rows) == sum(table[r, 3] for r in rows.tolist())
+
     @numba.njit
     def one(table, r):
-        prefetch_row(table, r, 512)
+        prefetch_row(table, r, _ROW_BYTES)
 
     one(table, 7)
     if platform.machine() in ("x86_64", "AMD64"):
         asm = one.inspect_asm(one.signatures[0])
-        assert sum("prefetcht0" in line for line in asm.splitlines()) == 8
+        assert L.ROW_BYTES == 448 and sum("prefetcht0" in line for line in asm.splitlines()) == 7
 
     @numba.njit
     def runtime_size(table, n):
