@@ -7,7 +7,11 @@ hides 5% changes. This script runs the two engines alternately on the same batch
 the same process, and reports the median of the per-pair time ratios (new / old, with
 quartiles); slow spells hit both runs of a pair alike.
 
-    python benchmarks/ab_verify.py --old dec47a4 [--rows 541] [--pairs 200]
+    python benchmarks/ab_verify.py --old dec47a4 [--rows 541] [--pairs 200] [--typographic]
+
+``--typographic`` runs both on the responses as many models write them: apostrophes as
+U+2019 and spaced hyphens as em dashes (the 489 ASCII responses then hold non-ASCII
+text too).
 
 The old engine is ``git archive <rev> ifrl`` unpacked into a temporary folder and
 imported first (and run once on the batch, so that every module it imports lazily is
@@ -60,6 +64,11 @@ def with_modules(fn, mods: dict):
     return run
 
 
+def typographic(text: str) -> str:
+    """The response with typographic punctuation: U+2019 for "'", an em dash for " - "."""
+    return text.replace("'", "\u2019").replace(" - ", " \u2014 ")
+
+
 def paired(old, new, pairs: int) -> list[float]:
     ratios = []
     for i in range(pairs):
@@ -80,6 +89,7 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=541, help="rows (the 541 IFEval rows, repeated)")
     ap.add_argument("--pairs", type=int, default=200)
     ap.add_argument("--mode", default="strict", choices=("strict", "loose"))
+    ap.add_argument("--typographic", action="store_true", help="curly apostrophes and em dashes in the responses")
     args = ap.parse_args()
 
     from bench_verify import load_rows
@@ -87,6 +97,8 @@ def main() -> int:
     rows = load_rows()
     reps = (args.rows + len(rows) - 1) // len(rows)
     resp = ([r["response"] for r in rows] * reps)[: args.rows]
+    if args.typographic:
+        resp = [typographic(t) for t in resp]
     ids = ([r["instruction_id_list"] for r in rows] * reps)[: args.rows]
     kws = ([r["kwargs"] for r in rows] * reps)[: args.rows]
     with tempfile.TemporaryDirectory() as tmp:
@@ -106,7 +118,7 @@ def main() -> int:
         new = with_modules(lambda: new_vb(resp, ids, kws, mode=args.mode), new_mods)
         r = sorted(paired(old, new, args.pairs))
     q = len(r) // 4
-    print(f"{args.rows} rows, {args.mode}, {args.pairs} pairs: new/old time = {statistics.median(r):.3f} "
+    print(f"{args.rows} rows{' (typographic)' if args.typographic else ''}, {args.mode}, {args.pairs} pairs: new/old time = {statistics.median(r):.3f} "
           f"(quartiles {r[q]:.3f} - {r[-q - 1]:.3f})")
     return 0
 

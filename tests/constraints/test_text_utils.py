@@ -390,6 +390,51 @@ def test_ascii_ngram_keys_equal_the_general_extraction():
     assert len(L.ngrams_ref(samples[-1])) == n1 > 0
 
 
+def test_typographic_punctuation_takes_the_ascii_extraction_with_the_same_rows():
+    """Text that is ASCII but for code points langdetect normalises to a space (curly
+    quotes, dashes, no-break space, bullets, ellipsis) goes through the ASCII extraction
+    (``_as_ascii``), and lists the general path's rows in the same order, with runs of
+    those code points and of spaces, at the text's ends, and past MAX_TEXT. Text with any
+    other non-ASCII code point, or whose Latin letters are the minority the general path
+    drops, does not; detection then agrees with the reference on both kinds."""
+    from ifrl.constraints.text.unicode import encode_texts, tables
+
+    _, _, _, norm = L.profiles()
+    flags, _ = tables()
+    table, unigram, code, dense2, dense3, acode, abits, arow = L.hash_table()
+    spaced = [c for c in range(128, 0x10000) if norm[c] < 128]
+    assert len(spaced) == 116 and all(norm[c] == 32 for c in spaced)  # the docstring's count
+    rng = random.Random(11)
+    marks = ["\u2019", "\u201c", "\u201d", "\u2014", "\u2013", "\u00a0", "\u2022", "\u2026", "\u00b0"]
+    pieces = ["the", "THE", "Don", "t", "I", " ", "  ", ".", "\n", "ab"] + marks
+    near = ["".join(rng.choice(pieces) for _ in range(rng.randint(1, 60))) for _ in range(1500)]
+    near += ["\u2019", "\u2014the\u2014", "A\u2019B", "\u2014" * 3 + "ab",
+             ("Don\u2019t \u2014 STOP now. " * 500)[: L.MAX_TEXT + 11]]
+    other = ["caf\u00e9 au lait", "ok \U0001F600 ok", "\u2014" * 30 + "ab", "5 \u00d7 3 \u2014 ok"]
+    cps, starts, ends = encode_texts(near + other)
+    out = np.empty(L.MAX_TEXT + 20, dtype=np.uint8)
+    keys = np.empty(3 * L.MAX_TEXT + 3, dtype=np.int32)
+    rows = np.empty_like(keys)
+    buf = np.empty(L.MAX_TEXT + 20, dtype=np.int32)
+    taken = 0
+    for t, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
+        n_as = L._as_ascii(cps[a:b], norm, out)
+        if t >= len(near):
+            assert n_as == -1, repr((near + other)[t])
+            continue
+        n2 = L._grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, rows)
+        if n_as < 0:  # only a Latin minority (many dashes, few letters) may refuse
+            latin = sum(65 <= ord(c) <= 122 for c in near[t][: L.MAX_TEXT])
+            assert latin * 2 < sum(ord(c) >= 0x300 for c in near[t][: L.MAX_TEXT]), repr(near[t])
+            continue
+        taken += 1
+        n1 = L._grams_ascii(out[:n_as], acode, abits, keys)
+        assert n1 == n2 and (arow[keys[:n1]] == rows[:n2]).all(), repr(near[t][:80])
+    assert taken > 1400
+    picked = near[:100:4] + near[-5:] + other
+    assert L.detect_batch(picked) == [L.detect_ref(x) for x in picked]
+
+
 def test_neumaier_sum_is_this_pythons_sum_from_3_12():
     """``neumaier_sum`` is CPython 3.12+'s float ``sum()``; the kernel's switch follows the
     running interpreter."""

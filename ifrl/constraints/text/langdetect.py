@@ -523,6 +523,35 @@ def _grams_ascii(cps, acode, abits, grams_idx):
     return np.int64(ng)
 
 
+@njit(cache=True)
+def _as_ascii(cps, norm, out):
+    """Write to ``out`` the text ``_grams_ascii`` can stand in for: the first MAX_TEXT
+    code points of ``cps`` with each non-ASCII one that langdetect normalises to a space
+    (curly quotes, dashes, no-break space, bullets, ellipsis: 116 code points) written as
+    a space; return its length. -1 when some code point is neither ASCII nor one of
+    those, or when the text's Latin letters are a minority that ``_grams_general`` drops
+    (those code points count as non-Latin there, so a text of many dashes and few
+    letters can be one). The two extractions then agree: the space is what the general
+    path scores in their place, and the runs of spaces it collapses first change nothing
+    (see ``_grams_ascii``)."""
+    m = min(cps.shape[0], MAX_TEXT)
+    latin = 0
+    other = 0
+    for i in range(m):
+        ch = cps[i]
+        if ch < 128:
+            out[i] = ch
+            latin += (ch >= 65) & (ch <= 122)
+        elif ch < 0x10000 and norm[ch] == 32:
+            out[i] = 32
+            other += (ch >= 0x300) & ((ch < 0x1E00) | (ch > 0x1EFF))
+        else:
+            return -1
+    if latin * 2 < other:
+        return -1
+    return m
+
+
 @njit(cache=True, inline="always")
 def _random(stream, pos):
     """Python's ``random.random()`` from the two 32-bit outputs at ``stream[pos]``."""
@@ -814,6 +843,7 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
             longest = max(longest, min(ends[t] - starts[t], MAX_TEXT))
         grams_idx = np.empty(3 * longest, dtype=np.int32)
         buf = np.empty(longest, dtype=np.int32)
+        as_ascii = np.empty(longest, dtype=np.uint8)
         acc = np.empty(stream.shape[0], dtype=np.uint32)
         accp = np.empty(stream.shape[0], dtype=np.int64)
         saved = np.empty(ROW + 8)
@@ -830,7 +860,12 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
             if keyed:
                 ng = _grams_ascii(cps[a:b], acode, abits, grams_idx)
             else:
-                ng = _grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx)
+                n_as = _as_ascii(cps[a:b], norm, as_ascii)
+                if n_as >= 0:  # ASCII text with typographic punctuation: the ASCII extraction
+                    keyed = True
+                    ng = _grams_ascii(as_ascii[:n_as], acode, abits, grams_idx)
+                else:
+                    ng = _grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx)
             if ng == 0:
                 out[t] = NO_FEATURES
             else:
