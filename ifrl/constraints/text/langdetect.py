@@ -374,6 +374,19 @@ def _choice_index(rng: random.Random, n: int) -> int:
 
 # ----------------------------------------------------------------------------- numba
 
+@njit(cache=True, inline="always")
+def _counts_latin(ch):
+    """1 for what langdetect's ``cleaning_text`` counts as Latin (A-z), else 0."""
+    return np.int64((ch >= 65) & (ch <= 122))
+
+
+@njit(cache=True, inline="always")
+def _counts_non_latin(ch):
+    """1 for what ``cleaning_text`` counts against the Latin letters: U+0300 and above,
+    except Latin Extended Additional (U+1E00-U+1EFF)."""
+    return np.int64((ch >= 0x300) & ((ch < 0x1E00) | (ch > 0x1EFF)))
+
+
 @njit(cache=True)
 def _grams_general(cps, norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx):
     """Profile rows of the n-grams langdetect scores for ``cps`` (pre-cleaned), in
@@ -394,10 +407,8 @@ def _grams_general(cps, norm, flags, table, unigram, code, dense2, dense3, buf, 
     other = 0
     for i in range(n):
         ch = buf[i]
-        if 65 <= ch <= 122:
-            latin += 1
-        elif ch >= 0x300 and not (0x1E00 <= ch <= 0x1EFF):
-            other += 1
+        latin += _counts_latin(ch)
+        other += _counts_non_latin(ch)
     if latin * 2 < other:
         w = 0
         for i in range(n):
@@ -541,10 +552,10 @@ def _as_ascii(cps, norm, out):
         ch = cps[i]
         if ch < 128:
             out[i] = ch
-            latin += (ch >= 65) & (ch <= 122)
+            latin += _counts_latin(ch)
         elif ch < 0x10000 and norm[ch] == 32:
             out[i] = 32
-            other += (ch >= 0x300) & ((ch < 0x1E00) | (ch > 0x1EFF))
+            other += _counts_non_latin(ch)
         else:
             return -1
     if latin * 2 < other:
