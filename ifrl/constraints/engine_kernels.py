@@ -10,7 +10,7 @@ import numpy as np
 from numba import njit, prange
 
 from ifrl.constraints.text.punkt_fast import punct_class
-from ifrl.constraints.text.unicode import encode_texts, in_slices, kernel_threads, tables
+from ifrl.constraints.text.unicode import encode_texts, in_slices, parallel_kernel, tables
 
 
 def _pack(w: str) -> int:
@@ -24,7 +24,7 @@ _W_GIMME, _W_GONNA, _W_GOTTA, _W_LEMME, _W_WANNA, _W_CANNOT = (
     _pack("gimme"), _pack("gonna"), _pack("gotta"), _pack("lemme"), _pack("wanna"), _pack("cannot"))
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _count_words(cps, starts, ends, flags):
     # len(re.findall(r"\w+", text)): maximal runs of word characters
     nt = starts.shape[0]
@@ -40,7 +40,7 @@ def _count_words(cps, starts, ends, flags):
     return out
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _count_bullets(cps, starts, ends, flags):
     # len(re.findall(r"^\s*\*[^\*].*$", t, re.M)) + len(re.findall(r"^\s*-.*$", t, re.M))
     nt = starts.shape[0]
@@ -176,8 +176,7 @@ def count_bullets(texts: list[str]) -> np.ndarray:
 def _run_count(texts, kernel):
     flags, _ = tables()
     cps, starts, ends = encode_texts(texts)
-    with kernel_threads(cps.shape[0]):
-        return kernel(cps, starts, ends, flags)
+    return kernel(cps, starts, ends, flags)
 
 
 @njit(cache=True, inline="always")
@@ -352,7 +351,7 @@ def _sentence_capitals(cps, base, n, a, b, flags):
     return cnt
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _capital_sentences(cps, starts, ends, spans, span_off, flags, out):
     # out[k]: capital tokens of sentence k, or -1 when it needs the full rules
     nt = starts.shape[0]
@@ -363,7 +362,7 @@ def _capital_sentences(cps, starts, ends, spans, span_off, flags, out):
             out[k] = _sentence_capitals(cps, base, n, spans[k, 0], spans[k, 1], flags)
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _capital_texts(cps, starts, ends, spans, rows, counts, flags, out):
     # out[t]: capital tokens of text t from its Punkt spans (spans[rows[t]:][:counts[t]], as
     # punkt_fast writes them), or -1 when a sentence needs the full rules or Punkt deferred
@@ -394,8 +393,7 @@ def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list
     flat = np.array([p for s in spans for p in s], dtype=np.int64).reshape(-1, 2)
     per = np.empty(flat.shape[0], dtype=np.int64)
     if flat.shape[0]:
-        with kernel_threads(cps.shape[0]):
-            _capital_sentences(cps, starts, ends, flat, span_off, flags, per)
+        _capital_sentences(cps, starts, ends, flat, span_off, flags, per)
     out = []
     for t, text in enumerate(texts):
         n = 0
@@ -409,7 +407,7 @@ def capital_counts(texts: list[str], spans: list[list[tuple[int, int]]]) -> list
     return out
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _capital_whole(cps, starts, ends, punct, flags, out):
     # out[t]: capital tokens of text t counted over the whole text as one sentence, when no
     # sentence break can fall inside a whitespace-delimited chunk; -2 when one can (a
@@ -472,16 +470,14 @@ def _capital_counts_slice(texts: list[str]) -> list[int]:
     punct = model_arrays()[-1]
     cps, starts, ends = encode_texts(texts)
     per = np.empty(len(texts), dtype=np.int64)
-    with kernel_threads(cps.shape[0]):
-        _capital_whole(cps, starts, ends, punct, flags, per)
+    _capital_whole(cps, starts, ends, punct, flags, per)
     out = per.tolist()
     split = [t for t, c in enumerate(out) if c == -2]
     if split:
         sub = [texts[t] for t in split]
         cps, starts, ends, spans, rows, counts = run_spans(sub)
         per = np.empty(len(sub), dtype=np.int64)
-        with kernel_threads(cps.shape[0]):
-            _capital_texts(cps, starts, ends, spans, rows, counts, flags, per)
+        _capital_texts(cps, starts, ends, spans, rows, counts, flags, per)
         for t, c in zip(split, per.tolist()):
             out[t] = c
     for t in [t for t, c in enumerate(out) if c < 0]:

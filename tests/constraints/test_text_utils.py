@@ -142,6 +142,66 @@ def test_sliced_batches_give_the_same_verdicts(ifeval_rows, monkeypatch):
         numba.set_num_threads(prev)
 
 
+
+def test_parallel_and_plain_kernel_twins_give_the_same_results(ifeval_rows, monkeypatch):
+    """Each ``parallel_kernel`` runs its plain twin below PARALLEL_MIN_CODEPOINTS and its
+    ``prange`` twin above; with the threshold at 0 every kernel runs the parallel one (on
+    two threads where numba has them), and every verdict and count stays the same."""
+    import numba
+
+    from ifrl.constraints import engine_kernels, verify_batch
+    from ifrl.constraints.text import unicode
+
+    resp = [r["response"] for r in ifeval_rows]
+    ids = [r["instruction_id_list"] for r in ifeval_rows]
+    kws = [r["kwargs"] for r in ifeval_rows]
+    tiny = ["", "A", "Hi. OK!", "\u4e2d\u6587"]
+
+    def run():
+        return (verify_batch(resp, ids, kws), punkt_fast.sentence_spans_batch(resp + tiny),
+                L.detect_batch(resp[::3] + tiny), engine_kernels.count_words(resp + tiny).tolist(),
+                engine_kernels.count_bullets(resp).tolist(), engine_kernels.capital_counts_batch(resp + tiny))
+
+    assert unicode.thread_runs(len(resp), 10) == 1
+    plain = run()
+    calls = []
+    kernel = engine_kernels._count_words
+    monkeypatch.setattr(kernel, "parallel", lambda *a: calls.append(1) or kernel.serial(*a))
+    monkeypatch.setattr(unicode, "PARALLEL_MIN_CODEPOINTS", 0)
+    engine_kernels.count_words(tiny)
+    assert calls  # the threshold picks the twin
+    monkeypatch.undo()
+    monkeypatch.setattr(unicode, "PARALLEL_MIN_CODEPOINTS", 0)
+    prev = numba.get_num_threads()
+    numba.set_num_threads(min(2, numba.config.NUMBA_NUM_THREADS))
+    try:
+        assert unicode.thread_runs(len(resp), 10) == numba.get_num_threads()
+        assert run() == plain
+    finally:
+        numba.set_num_threads(prev)
+
+@pytest.mark.parametrize("batch", [
+    pytest.param([], id="empty batch"),
+    pytest.param(["", "", ""], id="only empty texts"),
+    pytest.param(["abc", "", "de\r\nf"], id="ascii with an empty text"),
+    pytest.param(["caf\u00e9", "", "plain", "\U0001F600 ok", "\u4e2d\u6587"], id="mixed widths, original order"),
+    pytest.param(["ascii first", "x\ud800y", "\udfff"], id="lone surrogates keep their code point"),
+    pytest.param(["\x00", "a\x00", "\u00e9\x00\x00"], id="NUL characters, also trailing"),
+    pytest.param(["\u00ff" * 3, "\uffff", "\U0010ffff"], id="the top of each width"),
+])
+def test_encode_texts_gives_each_texts_code_points(batch):
+    """``encode_texts``: text ``i`` is ``cps[starts[i]:ends[i]]``, code point for code point,
+    the texts end to end in their order; uint8 exactly when the batch is ASCII."""
+    from ifrl.constraints.text.unicode import encode_texts
+
+    cps, starts, ends = encode_texts(batch)
+    assert cps.dtype == (np.uint8 if all(t.isascii() for t in batch) else np.uint32)
+    assert cps.shape[0] == sum(map(len, batch)) and starts.shape == ends.shape == (len(batch),)
+    assert (starts[1:] == ends[:-1]).all() and (not batch or starts[0] == 0)
+    for t, a, b in zip(batch, starts.tolist(), ends.tolist()):
+        assert cps[a:b].tolist() == [ord(c) for c in t], repr(t)
+
+
 def test_kernels_compute_the_same_on_ascii_bytes_and_utf32(texts, monkeypatch):
     """An all-ASCII batch reaches the kernels as its bytes (uint8), any other as UTF-32
     (uint32): on the same ASCII texts every kernel gives the same results at both widths."""
@@ -367,9 +427,16 @@ def test_ascii_ngram_keys_equal_the_general_extraction():
 
     _, keys, _, norm = L.profiles()
     flags, _ = tables()
-    table, unigram, code, dense2, dense3, acode, abits, arow = L.hash_table()
-    present = np.array([(int(abits[k >> 6]) >> (k & 63)) & 1 for k in range(L.N_AKEYS)], dtype=bool)
-    assert (present == (arow >= 0)).all() and not present[0]  # the lone space is never a feature
+    table, unigram, code, dense2, dense3, acode, aemit, arow = L.hash_table()
+    assert arow[0] == -1  # the lone space is never a feature
+    present = arow >= 0
+    pairs = np.arange(L.N_PAIRS)
+    # an n-gram is let out only where the profiles hold it; the rules are the window's
+    assert (aemit[L.K2:L.K3] <= present[L.K2:L.K3]).all() and (aemit[L.K3:L.N_AKEYS] <= present[L.K3:]).all()
+    assert (aemit[L.N_AKEYS:] <= present[pairs % L.N_SYM]).all()
+    assert aemit[L.K2 + 0] == 0 and aemit[L.N_AKEYS + 0] == 0  # space after space
+    a_up, b_up, b_low = L.N_SYM * 1, 2, 28  # "A" then "B" / "b"
+    assert aemit[L.N_AKEYS + a_up + b_up] == 0 and aemit[L.N_AKEYS + a_up + b_low] == present[b_low]
     rng = random.Random(3)
     pieces = ["a", "I", "AB", "Ab", "aB", "the", "THE", "x", " ", "  ", ".", ", ", "9", "42", "\n", "\t", "-", "zq",
               "ABC", "e.g.", "!?", "'s", "Qu"]
@@ -381,7 +448,7 @@ def test_ascii_ngram_keys_equal_the_general_extraction():
     g_general = np.empty_like(g_ascii)
     buf = np.empty(L.MAX_TEXT + 1, dtype=np.int32)
     for t, (a, b) in enumerate(zip(starts.tolist(), ends.tolist())):
-        n1 = L._grams_ascii(cps[a:b], acode, abits, g_ascii)
+        n1 = L._grams_ascii(cps[a:b], acode, aemit, g_ascii)
         n2 = L._grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, g_general)
         assert n1 == n2 and (arow[g_ascii[:n1]] == g_general[:n2]).all(), repr(samples[t][:80])
         if t % 10 == 0:  # and the reference extraction's n-grams, row for row
@@ -401,7 +468,7 @@ def test_typographic_punctuation_takes_the_ascii_extraction_with_the_same_rows()
 
     _, _, _, norm = L.profiles()
     flags, _ = tables()
-    table, unigram, code, dense2, dense3, acode, abits, arow = L.hash_table()
+    table, unigram, code, dense2, dense3, acode, aemit, arow = L.hash_table()
     spaced = [c for c in range(128, 0x10000) if norm[c] < 128]
     assert len(spaced) == 116 and all(norm[c] == 32 for c in spaced)  # the docstring's count
     rng = random.Random(11)
@@ -428,7 +495,7 @@ def test_typographic_punctuation_takes_the_ascii_extraction_with_the_same_rows()
             assert latin * 2 < sum(ord(c) >= 0x300 for c in near[t][: L.MAX_TEXT]), repr(near[t])
             continue
         taken += 1
-        n1 = L._grams_ascii(out[:n_as], acode, abits, keys)
+        n1 = L._grams_ascii(out[:n_as], acode, aemit, keys)
         assert n1 == n2 and (arow[keys[:n1]] == rows[:n2]).all(), repr(near[t][:80])
     assert taken > 1400
     picked = near[:100:4] + near[-5:] + other
@@ -620,7 +687,7 @@ def test_langdetect_retired_languages_keep_the_mean_probabilities(texts, ifeval_
     import numpy as np
 
     langs, _, prob, _ = L.profiles()
-    acode, abits, arow = L.hash_table()[5:8]
+    acode, aemit, arow = L.hash_table()[5:8]
     stream = L.mt_stream(L.SEED)
     acc = np.empty(stream.shape[0], dtype=np.uint32)
     accp = np.empty(stream.shape[0], dtype=np.int64)
@@ -630,7 +697,7 @@ def test_langdetect_retired_languages_keep_the_mean_probabilities(texts, ifeval_
     for t in [s for s in sample if s.isascii()][:150] + ["A"]:
         cps = np.frombuffer(t.encode("ascii"), dtype=np.uint8).astype(np.uint32)
         grams = np.empty(3 * len(t) + 3, dtype=np.int32)
-        ng = L._grams_ascii(cps, acode, abits, grams)
+        ng = L._grams_ascii(cps, acode, aemit, grams)
         if ng == 0:
             continue
         args = (grams, ng, arow, True, prob, len(langs), stream, -1, L.COMPENSATED_SUM, acc, accp)

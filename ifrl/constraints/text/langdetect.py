@@ -26,7 +26,7 @@ import numpy as np
 from numba import njit, prange
 
 from ifrl.constraints.text.prefetch import prefetch_row
-from ifrl.constraints.text.unicode import LOWER, TITLE, UPPER, kernel_threads, tables, thread_runs
+from ifrl.constraints.text.unicode import LOWER, TITLE, UPPER, parallel_kernel, tables, thread_runs
 
 SEED = 0
 N_TRIAL = 7
@@ -488,48 +488,57 @@ def _grams_general(cps, norm, flags, table, unigram, code, dense2, dense3, buf, 
 
 
 # ASCII n-gram keys: a 1-gram is its code (1-52), a 2-gram 53 + its two codes in base 53,
-# a 3-gram K3 + its three codes in base 53. One bit per key says whether langdetect's
-# profiles hold it (19 KB, so the extraction's look-ups stay in L1); ``arow[key]`` is the
-# profile row, read only for the n-grams the trials draw.
+# a 3-gram K3 + its three codes in base 53. ``arow[key]`` is the profile row, read only for
+# the n-grams the trials draw. ``aemit`` (one byte per entry, 152 KB) says whether an
+# n-gram is emitted: at a 2- or 3-gram key, whether langdetect's profiles hold it and the
+# window's rules let it out; at N_AKEYS + the 2-gram's base-53 part, the same for the
+# 1-gram ending that 2-gram (its rules depend on the letter before it).
 K2 = N_SYM
 K3 = N_SYM + N_SYM * N_SYM
 N_AKEYS = K3 + N_SYM * N_SYM * N_SYM
+N_PAIRS = N_SYM * N_SYM
+
+
+def _emit_rules(w1: int, k: int) -> tuple[int, int]:
+    """Whether the 1- and 2-gram, and the 3-gram, ending at code ``k`` after code ``w1``
+    are let out: the window restarts after a space, so a 3-gram needs ``w1 != 0``; a
+    space after a space emits nothing; an upper-case letter after an upper-case letter
+    (a "capital word") emits nothing (langdetect's sticky flag is always clear when the
+    last letter was not upper case, so this is its rule)."""
+    capital = 1 <= k <= 26 and 1 <= w1 <= 26
+    e = 0 if capital or (k == 0 and w1 == 0) else 1
+    return e, e & (w1 != 0)
 
 
 @njit(cache=True)
-def _grams_ascii(cps, acode, abits, grams_idx):
+def _grams_ascii(cps, acode, aemit, grams_idx):
     """``_grams_general`` for a text of ASCII code points only, as n-gram keys (see
     ``arow``). Normalised ASCII is letters and spaces, coded 0 (space), 1-26 (upper case),
     27-52 (lower case). Collapsing runs of spaces first changes nothing here (a space
     after a space only resets the window again), so it is skipped.
 
     Branch-free: every character stores its three candidate keys and advances the count
-    by the ones that are profiled and emitted. ``w1`` is the window's last code (0 at the
-    start: the window starts as " "), ``w2`` the one before it. The window restarts after
-    a space, so a 3-gram needs ``w1 != 0``; a space after a space emits nothing; an upper-case
-    letter after an upper-case letter (a "capital word") emits nothing but still moves the
-    window (langdetect's sticky flag is always clear when the last letter was not upper
-    case, so this is its rule)."""
+    by ``aemit`` of each, which holds both the profile's presence and the window's rules
+    (``_emit_rules``). ``w1`` is the window's last code (0 at the start: the window starts
+    as " "), ``j`` the base-53 part of the 2-gram ending here, ``pj`` the previous one."""
     # unsigned arithmetic throughout: numba then indexes without negative-index fix-ups
     m = min(cps.shape[0], MAX_TEXT)
-    one = np.uint64(1)
     sym = np.uint64(N_SYM)
     w1 = np.uint64(0)
-    w2 = np.uint64(0)
+    pj = np.uint64(0)
     ng = np.uint64(0)
     for i in range(m):
         k = np.uint64(acode[np.uint64(cps[i])])
-        up = np.uint64(k - one < np.uint64(26))
-        emit = one - ((up & np.uint64(w1 - one < np.uint64(26))) | np.uint64((k | w1) == 0))
-        k2 = np.uint64(K2) + w1 * sym + k
-        k3 = np.uint64(K3) + (w2 * sym + w1) * sym + k
+        j = w1 * sym + k
+        k2 = np.uint64(K2) + j
+        k3 = np.uint64(K3) + pj * sym + k
         grams_idx[ng] = k
-        ng += emit & (abits[k >> np.uint64(6)] >> (k & np.uint64(63)))
+        ng += np.uint64(aemit[np.uint64(N_AKEYS) + j])
         grams_idx[ng] = k2
-        ng += emit & (abits[k2 >> np.uint64(6)] >> (k2 & np.uint64(63)))
+        ng += np.uint64(aemit[k2])
         grams_idx[ng] = k3
-        ng += emit & np.uint64(w1 != 0) & (abits[k3 >> np.uint64(6)] >> (k3 & np.uint64(63)))
-        w2 = w1
+        ng += np.uint64(aemit[k3])
+        pj = j
         w1 = k
     return np.int64(ng)
 
@@ -837,8 +846,8 @@ def _may_need_clean(cps):
     return hit
 
 
-@njit(cache=True, parallel=True)
-def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob, nl,
+@parallel_kernel()
+def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, aemit, arow, prob, nl,
                  stream, targets, cases, ascii_, n_chunks, compensated, retire, check_clean):
     """Detect every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with its scratch arrays. With ``check_clean``, the texts are as given (the case test is
@@ -869,12 +878,12 @@ def _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, d
                 continue
             keyed = ascii_[t]
             if keyed:
-                ng = _grams_ascii(cps[a:b], acode, abits, grams_idx)
+                ng = _grams_ascii(cps[a:b], acode, aemit, grams_idx)
             else:
                 n_as = _as_ascii(cps[a:b], norm, as_ascii)
                 if n_as >= 0:  # ASCII text with typographic punctuation: the ASCII extraction
                     keyed = True
-                    ng = _grams_ascii(as_ascii[:n_as], acode, abits, grams_idx)
+                    ng = _grams_ascii(as_ascii[:n_as], acode, aemit, grams_idx)
                 else:
                     ng = _grams_general(cps[a:b], norm, flags, table, unigram, code, dense2, dense3, buf, grams_idx)
             if ng == 0:
@@ -965,7 +974,7 @@ def hash_table():
     """Look-up tables of the n-gram extraction: the hashed n-gram keys, the unigram rows,
     the dense ASCII tables, and for ASCII input the code of each normalised character
     (``acode``), the profile row of each ASCII n-gram key (``arow``, -1 when not
-    profiled) and its bit set (``abits``, 64 keys per word)."""
+    profiled) and the emit table ``aemit`` (see ``_grams_ascii``)."""
     keys, norm = profiles()[1], profiles()[3]
     table, unigram = _build_hash(keys, HASH_BITS)
     code, dense2, dense3 = _build_dense(keys)
@@ -978,10 +987,13 @@ def hash_table():
             arow[acode[c]] = unigram[norm[c]]
     arow[K2:K3] = dense2
     arow[K3:] = dense3
-    present = np.zeros(64 * ((N_AKEYS + 63) // 64), dtype=np.uint64)
-    present[:N_AKEYS] = arow >= 0
-    abits = (present.reshape(-1, 64) << np.arange(64, dtype=np.uint64)).sum(axis=1, dtype=np.uint64)
-    return table, unigram, code, dense2, dense3, acode, abits, arow
+    rules = np.array([_emit_rules(w1, k) for w1 in range(N_SYM) for k in range(N_SYM)], dtype=np.uint8)
+    present = (arow >= 0).astype(np.uint8)
+    aemit = np.zeros(N_AKEYS + N_PAIRS, dtype=np.uint8)
+    aemit[K2:K3] = rules[:, 0] & present[K2:K3]
+    aemit[K3:N_AKEYS] = np.tile(rules[:, 1], N_SYM) & present[K3:]  # a 3-gram's rules: its last two codes
+    aemit[N_AKEYS:] = rules[:, 0] & np.tile(present[:N_SYM], N_SYM)  # the 1-gram k of pair (w1, k)
+    return table, unigram, code, dense2, dense3, acode, aemit, arow
 
 
 _STREAMS: dict[int, np.ndarray] = {}
@@ -1024,21 +1036,20 @@ def _detect_texts(texts: list[str], targets: np.ndarray, seed: int, cases: np.nd
     flags, _ = tables()
     cps, starts, ends = encode_texts(texts)
     ascii_ = np.fromiter(map(str.isascii, texts), dtype=np.bool_, count=len(texts))  # a flag, not a scan
-    table, unigram, code, dense2, dense3, acode, abits, arow = hash_table()
+    table, unigram, code, dense2, dense3, acode, aemit, arow = hash_table()
     stream = mt_stream(seed)
-    with kernel_threads(cps.shape[0]):
-        out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
-                           len(langs), stream, targets, cases, ascii_, thread_runs(len(texts)), COMPENSATED_SUM,
-                           RETIRE, check_clean)
-        while (out == REDO).any():  # a text drew past the precomputed outputs: double them
-            stream = mt_stream(seed, 2 * stream.shape[0])
-            redo = np.nonzero(out == REDO)[0]
-            sub = [texts[i] for i in redo.tolist()]
-            c2, s2, e2 = encode_texts(sub)
-            # these texts passed their case test and need no cleaning
-            out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, abits, arow, prob,
-                                     len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
-                                     ascii_[redo], thread_runs(len(sub)), COMPENSATED_SUM, RETIRE, False)
+    out = _detect_many(cps, starts, ends, norm, flags, table, unigram, code, dense2, dense3, acode, aemit, arow, prob,
+                       len(langs), stream, targets, cases, ascii_, thread_runs(len(texts), cps.shape[0]),
+                       COMPENSATED_SUM, RETIRE, check_clean)
+    while (out == REDO).any():  # a text drew past the precomputed outputs: double them
+        stream = mt_stream(seed, 2 * stream.shape[0])
+        redo = np.nonzero(out == REDO)[0]
+        sub = [texts[i] for i in redo.tolist()]
+        c2, s2, e2 = encode_texts(sub)
+        # these texts passed their case test and need no cleaning
+        out[redo] = _detect_many(c2, s2, e2, norm, flags, table, unigram, code, dense2, dense3, acode, aemit, arow, prob,
+                                 len(langs), stream, targets[redo], np.zeros(len(sub), dtype=np.int64),
+                                 ascii_[redo], thread_runs(len(sub), c2.shape[0]), COMPENSATED_SUM, RETIRE, False)
     return out
 
 

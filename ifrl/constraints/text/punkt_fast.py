@@ -18,7 +18,7 @@ from ifrl.constraints.text.punkt import (
     CLOSERS, NON_WORD, NOT_WORD_START, ORTHO_BEG_LC, ORTHO_LC, ORTHO_MID_UC, ORTHO_UC,
     english_model, sentence_spans_ref,
 )
-from ifrl.constraints.text.unicode import encode_texts, in_slices, kernel_threads, tables, thread_runs
+from ifrl.constraints.text.unicode import encode_texts, in_slices, parallel_kernel, tables, thread_runs
 
 FNV_OFFSET = 0xCBF29CE484222325
 FNV_PRIME = 0x100000001B3
@@ -517,7 +517,7 @@ def _spans_one(cps, flags, lower, punct, rec, vcps, coll, num_id, out,
     return k
 
 
-@njit(cache=True, parallel=True)
+@parallel_kernel()
 def _spans_many(cps, starts, ends, flags, lower, punct, rec, vcps, coll, num_id, rows, out, counts, n_chunks):
     """Spans of every text; the texts are cut into ``n_chunks`` runs (one per thread), each
     with scratch arrays sized for its longest text and reused from text to text."""
@@ -552,9 +552,8 @@ def run_spans(texts: list[str]):
         np.cumsum(ends[:-1] - starts[:-1] + 1, out=rows[1:])
     out = np.empty((cps.shape[0] + len(texts) + 1, 2), dtype=np.int64)
     counts = np.empty(len(texts), dtype=np.int64)
-    with kernel_threads(cps.shape[0]):
-        _spans_many(cps, starts, ends, flags, lower, punct, rec, vcps, coll, num_id, rows, out, counts,
-                    thread_runs(len(texts)))
+    _spans_many(cps, starts, ends, flags, lower, punct, rec, vcps, coll, num_id, rows, out, counts,
+                thread_runs(len(texts), cps.shape[0]))
     return cps, starts, ends, out, rows, counts
 
 
