@@ -110,6 +110,12 @@ def encode_texts(texts: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 PARALLEL_MIN_CODEPOINTS = 1_000_000
 
 
+def runs_plain(n_codepoints: int) -> bool:
+    """Whether a batch of ``n_codepoints`` runs the plain twin of a ``ParallelKernel``, on
+    one run of texts (``thread_runs``)."""
+    return n_codepoints < PARALLEL_MIN_CODEPOINTS
+
+
 class ParallelKernel:
     """A ``prange`` kernel compiled twice: with ``parallel=True``, and as a plain loop (numba
     reads ``prange`` as ``range``) for batches below PARALLEL_MIN_CODEPOINTS. The plain one
@@ -135,7 +141,7 @@ class ParallelKernel:
         self.__name__ = fn.__name__
 
     def __call__(self, cps, *args):
-        kernel = self.serial if cps.shape[0] < PARALLEL_MIN_CODEPOINTS else self.parallel
+        kernel = self.serial if runs_plain(cps.shape[0]) else self.parallel
         return kernel(cps, *args)
 
 
@@ -149,7 +155,7 @@ def thread_runs(n_texts: int, n_codepoints: int) -> int:
     """How many runs a kernel cuts ``n_texts`` texts into: one per numba thread (at most
     one per text), each with its own scratch arrays; one below PARALLEL_MIN_CODEPOINTS,
     where the plain twin runs."""
-    if n_codepoints < PARALLEL_MIN_CODEPOINTS:
+    if runs_plain(n_codepoints):
         return 1
     import numba
 
