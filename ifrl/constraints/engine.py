@@ -7,6 +7,10 @@ decided by language detection) run in one call. In loose mode each response expa
 IFEval's eight variants (as is, without its first line, last line or both, each also
 with ``*`` removed) and a constraint passes if any non-blank variant passes; equal
 variants are checked once.
+
+The per-check bookkeeping (grouping the checks by id, validating kwargs, cutting the
+verdicts into rows) runs as C loops where ``_plan.c`` is built (``native.ENABLED``), and
+as the Python definitions beside them otherwise; both give the same results.
 """
 
 from __future__ import annotations
@@ -16,6 +20,7 @@ from itertools import compress
 
 import numpy as np
 
+from ifrl.constraints import native
 from ifrl.constraints.registry import get_spec, many_validator, registry, validate_kwargs, validator
 
 
@@ -89,7 +94,19 @@ def prepare_batch(instruction_id_lists, kwargs_lists, n_rows: int, where: str | 
 def _group(instruction_id_lists, kwargs_lists, row_texts, where):
     """``({id: [spec, raw kwargs, texts, flat indices]}, row starts, blank)``, ids in order
     of first use; check ``j`` of row ``r`` has flat index ``starts[r] + j`` and is checked
-    on ``row_texts[r]``; ``blank`` says whether some of those texts are None."""
+    on ``row_texts[r]``; ``blank`` says whether some of those texts are None.
+
+    The C loop takes batches of plain lists with registered str ids; it hands anything
+    else (tuples, None kwargs, unknown ids, ...) to ``_group_py``, which converts or raises."""
+    if native.ENABLED and type(instruction_id_lists) is list and type(kwargs_lists) is list:
+        out = native.plan.group(instruction_id_lists, kwargs_lists, row_texts, registry())
+        if out is not None:
+            return out
+    return _group_py(instruction_id_lists, kwargs_lists, row_texts, where)
+
+
+def _group_py(instruction_id_lists, kwargs_lists, row_texts, where):
+    """``_group`` in Python: the definition, and the path for irregular batches."""
     reg = registry()
     groups: dict = {}
     starts = []
@@ -207,6 +224,17 @@ def _run(instruction_id_lists, kwargs_lists, row_texts, strict, where):
         _mark(flat, idx, verdicts)
     for fn, (iids, texts, kws, idx) in shared.items():
         _mark(flat, idx, fn(iids, texts, kws))
+    return _rows(flat, starts)
+
+
+def _rows(flat: list, starts: list) -> list[list[bool]]:
+    """The flat verdicts cut into rows: row ``r`` is ``flat[starts[r]:starts[r + 1]]``."""
+    if native.ENABLED:
+        return native.plan.rows(flat, starts)
+    return _rows_py(flat, starts)
+
+
+def _rows_py(flat: list, starts: list) -> list[list[bool]]:
     return [flat[a:b] for a, b in zip(starts, starts[1:])]
 
 

@@ -288,16 +288,39 @@ def many_validator(spec: ConstraintSpec) -> Callable[[list], list]:
     hands anything else (None values, floats, tuples, extra fields, invalid input) to
     ``validate_kwargs``, which converts or raises. An exactly valid dict of an id without
     a ``prepare`` step is returned as it is (the checks only read their kwargs)."""
-    v = _VALIDATORS.get(spec.id)
+    from ifrl.constraints import native
+
+    key = (spec.id, native.ENABLED)
+    v = _VALIDATORS.get(key)
     if v is None:
-        v = _VALIDATORS[spec.id] = _make_validator(spec)
+        v = _VALIDATORS[key] = _make_validator(spec) if native.ENABLED else _make_validator_py(spec)
     return v
 
 
-_VALIDATORS: dict[str, Callable[[list], list]] = {}
+_VALIDATORS: dict[tuple[str, bool], Callable[[list], list]] = {}
+_KIND_CODES = {"int": 0, "str": 1, "choice": 2, "str_list": 3}  # as _plan.c numbers them
 
 
 def _make_validator(spec: ConstraintSpec) -> Callable[[list], list]:
+    """The batch validator of one id as the C loop ``_plan.check_kwargs``: the same tests,
+    in the same order, as ``_make_validator_py``'s generated code."""
+    from ifrl.constraints import native
+
+    iid, prepare = spec.id, spec.prepare
+    if not all(k.required for k in spec.kwargs):
+        return lambda kws: [validate_kwargs(iid, kw) for kw in kws]
+    fields = tuple((k.name, _KIND_CODES[k.kind], None if k.lo is None or k.kind != "int" else int(k.lo),
+                    tuple(k.choices)) for k in spec.kwargs)
+    empty = None if spec.kwargs else (prepare({}) if prepare else {})
+    check = native.plan.check_kwargs
+
+    def slow(kw):
+        return validate_kwargs(iid, kw)
+
+    return lambda kws: check(kws if type(kws) is list else list(kws), fields, slow, prepare, empty)
+
+
+def _make_validator_py(spec: ConstraintSpec) -> Callable[[list], list]:
     """Generate the batch validator of one id as a loop of straight-line code (one test per
     kwarg)."""
     iid, prepare = spec.id, spec.prepare
