@@ -6,7 +6,7 @@ kernel API is `ifrl.kernels`, a thin re-export of it.
 
 `ifrl.constraints._plan` is the verifier's per-check bookkeeping in C. It is optional:
 where it cannot be compiled (no C compiler or Python headers), the install goes on and
-the engine runs the same bookkeeping in Python (`ifrl.constraints.engine.NATIVE` says
+the engine runs the same bookkeeping in Python (`ifrl.constraints.native.ENABLED` says
 which one runs).
 """
 from setuptools import Extension, find_packages, setup

@@ -13,10 +13,11 @@ quartiles); slow spells hit both runs of a pair alike.
 U+2019 and spaced hyphens as em dashes (the 489 ASCII responses then hold non-ASCII
 text too).
 
-The old engine is ``git archive <rev> ifrl`` unpacked into a temporary folder (its C
-helpers compiled there, where it has them) and imported first (and run once on the
-batch, so that every module it imports lazily is loaded); its modules are then set aside so that the working tree's ``ifrl`` imports under
-the same name. Each engine runs with its own modules in ``sys.modules``: the engine
+The old engine is ``git archive <rev> ifrl setup.py`` unpacked into a temporary folder
+(its C helpers compiled there by its ``setup.py``, where it has them) and imported first
+(and run once on the batch, so that every module it imports lazily is loaded); its
+modules are then set aside so that the working tree's ``ifrl`` imports under the same
+name. Each engine runs with its own modules in ``sys.modules``: the engine
 imports some modules inside functions, and those imports would otherwise find the other
 engine's. Both give the same verdicts or the script stops.
 """
@@ -42,21 +43,17 @@ def ifrl_modules() -> dict:
 
 
 def build_c_helpers(tree: str) -> None:
-    """Compile the revision's C helpers (``ifrl/constraints/_plan.c``, where it has them)
-    in place, as ``setup.py`` does for the working tree: without them its engine would run
-    the slower Python path."""
-    src = os.path.join("ifrl", "constraints", "_plan.c")
-    if not os.path.exists(os.path.join(tree, src)):
+    """Compile the revision's C helpers in place with its own ``setup.py`` (where it has
+    ``ifrl/constraints/_plan.c``): without them its engine would run the slower Python path."""
+    if not os.path.exists(os.path.join(tree, "ifrl", "constraints", "_plan.c")):
         return
-    code = ("from setuptools import Extension, setup; "
-            f"setup(name='old', ext_modules=[Extension('ifrl.constraints._plan', [{src!r}])])")
-    subprocess.run([sys.executable, "-c", code, "-q", "build_ext", "--inplace", "--build-temp",
+    subprocess.run([sys.executable, "setup.py", "-q", "build_ext", "--inplace", "--build-temp",
                     os.path.join(tree, "build")], cwd=tree, check=True)
 
 
 def load_old(rev: str, into: str, batch):
     """The old engine's ``verify_batch`` and its modules, run once on ``batch``."""
-    subprocess.run(f"git -C {ROOT} archive {rev} ifrl | tar -x -C {into}", shell=True, check=True)
+    subprocess.run(f"git -C {ROOT} archive {rev} ifrl setup.py | tar -x -C {into}", shell=True, check=True)
     build_c_helpers(into)
     sys.path.insert(0, into)
     from ifrl.constraints import verify_batch  # the old engine

@@ -3,9 +3,10 @@
  *
  * ``engine._group_py``, ``registry._make_validator_py`` and ``engine._rows_py`` are the
  * Python definitions, and the fallback where this module is not built (``native.py``);
- * tests/constraints/test_native_plan.py checks that both give the same objects. Anything irregular (a row that is not a list, lengths that
- * differ, an id that is not a str or not registered) makes ``group`` return None: the
- * Python path then normalises the row or raises the error that names it.
+ * tests/constraints/test_native_plan.py checks that both give the same objects.
+ * Anything irregular (a row that is not a list, lengths that differ, an id that is not a
+ * str or not registered) makes ``group`` return None: the Python path then normalises the
+ * row or raises the error that names it.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -120,7 +121,7 @@ static PyObject *rows(PyObject *self, PyObject *args) {
     return out;
 }
 
-/* The kinds of ``registry.KwargSpec``, as ``registry._native_fields`` codes them. */
+/* The kinds of ``registry.KwargSpec``, as ``registry._KIND_CODES`` numbers them. */
 enum { KIND_INT = 0, KIND_STR = 1, KIND_CHOICE = 2, KIND_STR_LIST = 3 };
 
 /* Whether ``v`` passes the exact-type test of its kind (the generated Python validator's). */

@@ -22,6 +22,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from ifrl.constraints import native
+
 RELATIONS = ("less than", "at least")
 
 # Ids scored by the reward model, not by a rule: exact ids and id prefixes.
@@ -288,8 +290,6 @@ def many_validator(spec: ConstraintSpec) -> Callable[[list], list]:
     hands anything else (None values, floats, tuples, extra fields, invalid input) to
     ``validate_kwargs``, which converts or raises. An exactly valid dict of an id without
     a ``prepare`` step is returned as it is (the checks only read their kwargs)."""
-    from ifrl.constraints import native
-
     key = (spec.id, native.ENABLED)
     v = _VALIDATORS.get(key)
     if v is None:
@@ -303,12 +303,11 @@ _KIND_CODES = {"int": 0, "str": 1, "choice": 2, "str_list": 3}  # as _plan.c num
 
 def _make_validator(spec: ConstraintSpec) -> Callable[[list], list]:
     """The batch validator of one id as the C loop ``_plan.check_kwargs``: the same tests,
-    in the same order, as ``_make_validator_py``'s generated code."""
-    from ifrl.constraints import native
-
+    in the same order, as ``_make_validator_py``'s generated code (ids with optional
+    kwargs take its plain loop)."""
     iid, prepare = spec.id, spec.prepare
     if not all(k.required for k in spec.kwargs):
-        return lambda kws: [validate_kwargs(iid, kw) for kw in kws]
+        return _make_validator_py(spec)
     fields = tuple((k.name, _KIND_CODES[k.kind], None if k.lo is None or k.kind != "int" else int(k.lo),
                     tuple(k.choices)) for k in spec.kwargs)
     empty = None if spec.kwargs else (prepare({}) if prepare else {})
