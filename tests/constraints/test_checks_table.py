@@ -167,21 +167,41 @@ def test_substring_fast_paths_equal_regex_on_random_text():
         assert count_sections(t, "Section") == len(re.split(r"\s?Section\s?\d+\s?", t)) - 1, repr(t)
 
 
-def test_whole_word_search_equals_regex_on_random_ascii():
-    """keywords:forbidden_words' str.find version of ``\\bword\\b`` against ``re``."""
+def test_keyword_kernel_equals_regex_on_random_text():
+    """The three keyword ids' numba pass (``keyword_kernels``) against their regex
+    references: case flips, words that start or end in non-word characters, non-ASCII word
+    and non-word characters next to a match, texts past one filter block (64 positions),
+    and texts holding a character that case-folds to ASCII (those go to the reference)."""
     import random
-    import re
 
-    from ifrl.constraints.families.keywords import has_whole_word
+    from ifrl.constraints.families.keywords import _keyword_ids_batch, existence, forbidden_words, frequency
 
     rng = random.Random(11)
-    alphabet = [" ", "\n", "_", "-", ".", "'", "a", "b", "ab", "ba", "1", "x"]
-    words = ["a", "ab", "b_", "_", "1a", "ab.", "-a", "a'b", "aba"]
-    for _ in range(4000):
-        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
-        w = rng.choice(words)
-        want = re.search(r"\b" + re.escape(w) + r"\b", t) is not None
-        assert has_whole_word(t, w) == want, (t, w)
+    alphabet = [" ", "\n", "_", "-", ".", "'", "a", "b", "ab", "ba", "A", "AB", "1", "x", "\u00e9", "\u00c9",
+                "\u00df", "\u0663", "\u2014", "\U0001f600", "abab" * 9, "\u212a", "\u0131", "Z", "z@", "\u0161"]
+    words = ["a", "ab", "AB", "b_", "_", "1a", "ab.", "-a", "a'b", "aba", "bab", "ababab", "a.b", "\u00e9a", "k", "z",
+             "@"]
+    ids, texts, kws = [], [], []
+    for _ in range(3000):
+        t = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 50)))
+        iid = rng.choice(("keywords:existence", "keywords:frequency", "keywords:forbidden_words"))
+        ws = rng.sample(words, rng.randint(1, 3))
+        if iid == "keywords:existence":
+            kw = {"keywords": ws}
+        elif iid == "keywords:frequency":
+            kw = {"keyword": ws[0], "frequency": rng.randint(1, 12), "relation": rng.choice(("less than", "at least"))}
+        else:
+            kw = {"forbidden_words": ws}
+        ids.append(iid)
+        texts.append(t)
+        kws.append(kw)
+    ref = {"keywords:existence": existence, "keywords:frequency": frequency, "keywords:forbidden_words": forbidden_words}
+    want = [ref[i](t, kw) for i, t, kw in zip(ids, texts, kws)]
+    got = _keyword_ids_batch(ids, texts, kws)
+    bad = [(i, t, kw) for i, t, kw, g, w in zip(ids, texts, kws, got, want) if g != w]
+    assert not bad, bad[:3]
+    assert 0.2 < sum(want) / len(want) < 0.8  # both verdicts are common
+    assert sum(len(t) > 64 for t in texts) > 1000  # the block filter runs
 
 
 def test_ascii_fold_facts_behind_the_keyword_fast_paths():
@@ -201,6 +221,8 @@ def test_ascii_fold_facts_behind_the_keyword_fast_paths():
         return c.isalnum() or c == "_"
 
     assert not [c for c in chars if c != "\u0130" and word(c) != word(c.lower())]
+    # the keyword kernel reads every other non-ASCII code point as matching no ASCII byte
+    assert not [c for c in chars if c not in FOLDS_TO_ASCII and any(x.isascii() for x in c.lower())]
 
 
 def test_highlight_count_equals_regex_on_random_text():

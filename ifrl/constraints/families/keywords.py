@@ -1,17 +1,19 @@
 """keywords:* — required, counted, forbidden words and letter counts.
 
 IFEval treats keywords as regular expressions searched case-insensitively. The fast
-paths use plain substring search on lower-cased text when that is provably the same:
-the keyword is ASCII without regex metacharacters, and the text has none of the four
+path (existence, frequency and forbidden words in one numba pass, ``keyword_kernels``)
+is plain substring search in lower-cased text where that is provably the same: the
+keyword is ASCII without regex metacharacters, and the text has none of the four
 non-ASCII characters that case-insensitive matching pairs with ASCII ones (e.g.
-KELVIN SIGN and "k").
+KELVIN SIGN and "k"). Other checks run their reference.
 """
 
 import re
 from functools import lru_cache
 
 from ifrl.constraints.families._common import WORDS, ascii_or_reference, compare, relation_kwarg, relation_words
-from ifrl.constraints.registry import KwargSpec, constraint, fast
+from ifrl.constraints.keyword_kernels import COUNT, EXISTS, WHOLE, check_code, keyword_checks, pack_words
+from ifrl.constraints.registry import KwargSpec, constraint, fast, fast_shared
 
 
 @lru_cache(maxsize=1 << 16)
@@ -45,17 +47,6 @@ def existence(text: str, kw: dict) -> bool:
     return all(re.search(k, text, flags=re.IGNORECASE) for k in kw["keywords"])
 
 
-@fast("keywords:existence")
-def _existence_batch(texts, kws):
-    out = []
-    for t, kw in zip(texts, kws):
-        if all(_literal_ascii(k) for k in kw["keywords"]) and ascii_fold_safe(t):
-            low = t.lower()
-            out.append(all(k.lower() in low for k in kw["keywords"]))
-        else:
-            out.append(existence(t, kw))
-    return out
-
 
 @constraint(
     "keywords:frequency",
@@ -76,17 +67,6 @@ def frequency(text: str, kw: dict) -> bool:
     return compare(len(re.findall(kw["keyword"], text, flags=re.IGNORECASE)), kw["relation"], kw["frequency"])
 
 
-@fast("keywords:frequency")
-def _frequency_batch(texts, kws):
-    out = []
-    for t, kw in zip(texts, kws):
-        k = kw["keyword"]
-        if k and _literal_ascii(k) and ascii_fold_safe(t):
-            out.append(compare(t.lower().count(k.lower()), kw["relation"], kw["frequency"]))
-        else:
-            out.append(frequency(t, kw))
-    return out
-
 
 @constraint(
     "keywords:forbidden_words",
@@ -100,37 +80,42 @@ def forbidden_words(text: str, kw: dict) -> bool:
     return not any(re.search(r"\b" + w + r"\b", text, flags=re.IGNORECASE) for w in kw["forbidden_words"])
 
 
-def _is_word_char(c: str) -> bool:
-    return c.isalnum() or c == "_"  # re's \w on one character
+@lru_cache(maxsize=1 << 16)
+def _kernel_words(words: tuple, kind: int) -> bytes | None:
+    """The words lower-cased and packed for the kernel (``pack_words``), when it may search
+    them as ``kind``: ASCII literals, and non-empty for ``COUNT`` / ``WHOLE`` (an empty
+    regex matches between characters); None sends the check to its reference."""
+    if not all(map(_literal_ascii, words)) or (kind != EXISTS and not all(words)):
+        return None
+    return pack_words([w.lower() for w in words])
 
 
-def has_whole_word(low: str, w: str) -> bool:
-    r"""``re.search(r"\b" + w + r"\b", low)`` for a non-empty literal ASCII ``w``: some
-    occurrence of ``w`` has a word boundary on both sides (``\b`` holds where exactly one
-    of the two neighbouring characters is a word character, the text's ends counting as
-    non-word)."""
-    n, m = len(low), len(w)
-    first, last = _is_word_char(w[0]), _is_word_char(w[-1])
-    i = low.find(w)
-    while i >= 0:
-        before = i > 0 and _is_word_char(low[i - 1])
-        after = i + m < n and _is_word_char(low[i + m])
-        if before != first and after != last:
-            return True
-        i = low.find(w, i + 1)
-    return False
+_KINDS = {"keywords:existence": (EXISTS, "keywords"), "keywords:frequency": (COUNT, "keyword"),
+          "keywords:forbidden_words": (WHOLE, "forbidden_words")}
+_REFERENCE = {"keywords:existence": existence, "keywords:frequency": frequency,
+              "keywords:forbidden_words": forbidden_words}
 
 
-@fast("keywords:forbidden_words")
-def _forbidden_batch(texts, kws):
-    out = []
-    for t, kw in zip(texts, kws):
-        ws = kw["forbidden_words"]
-        if all(_literal_ascii(w) for w in ws) and ascii_fold_safe(t):
-            low = t.lower()
-            out.append(not any(has_whole_word(low, w.lower()) for w in ws))
+@fast_shared("keywords:existence", "keywords:frequency", "keywords:forbidden_words")
+def _keyword_ids_batch(ids, texts, kws):
+    """The three keyword ids in one numba pass (``keyword_kernels``) where the words are
+    ASCII literals and the text is ``ascii_fold_safe``; their references otherwise (those
+    texts go through the kernel with no words and their verdicts are replaced)."""
+    codes, packed, ref = [], [], []
+    for i, (iid, t, kw) in enumerate(zip(ids, texts, kws)):
+        kind, field = _KINDS[iid]
+        ws = kw[field]
+        p = _kernel_words((ws,) if kind == COUNT else tuple(ws), kind)
+        if p is None or not ascii_fold_safe(t):
+            ref.append(i)
+            codes.append(EXISTS)
+            packed.append(b"")
         else:
-            out.append(forbidden_words(t, kw))
+            codes.append(check_code(kind, kw["frequency"], kw["relation"] == "less than") if kind == COUNT else kind)
+            packed.append(p)
+    out = keyword_checks(texts, codes, packed)
+    for i in ref:
+        out[i] = _REFERENCE[ids[i]](texts[i], kws[i])
     return out
 
 
